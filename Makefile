@@ -1,0 +1,70 @@
+# lakehouse-pipeline: every command a user or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .local/tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+export PYTHONPATH := $(CURDIR)
+export UV_PYTHON_DOWNLOADS := never
+CONFIG ?= config/local.yml
+export LAKEHOUSE_CONFIG := $(CONFIG)
+MVN := mvn -q -B
+KAFKA_JARS := .local/jars/kafka
+
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce requirements clean
+
+help: ## List every target
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(KAFKA_JARS)/.resolved: kafka/broker/pom.xml
+	$(MVN) -f kafka/broker/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_JARS)
+	@touch $@
+
+install: $(VENV)/.synced jars ## Install the Python environment (uv) and the JVM jars (Maven)
+
+jars: $(KAFKA_JARS)/.resolved ## Resolve the pinned Kafka broker jars from Maven Central
+
+stack-up: install ## Start the local Kafka broker and PostgreSQL (idempotent)
+	$(PY) -m scripts.stack up
+
+stack-down: ## Stop the local services this project started
+	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down; fi
+
+stack-status: install ## Show whether the local services are running and healthy
+	$(PY) -m scripts.stack status
+
+produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 --anomalies"
+	$(PY) -m kafka.produce $(ARGS)
+
+demo: stack-up ## Run the pipeline end to end on the embedded defaults
+	$(PY) -m scripts.demo
+
+test: install ## Run every test (starts what it needs, stops only what it started)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## Ruff over the Python code
+	$(VENV)/bin/ruff check .
+
+bench-produce: stack-up ## Benchmark the producer against Kafka's ProducerPerformance (1M events)
+	$(PY) -m scripts.bench_produce
+
+requirements: install ## Write each deployable folder's requirements.txt from the lockfile
+	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group kafka -o kafka/requirements.txt -q
+	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group postgres -o postgres/requirements.txt -q
+	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group spark -o spark/requirements.txt -q
+	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group airflow -o dags/requirements.txt -q
+
+clean: stack-down ## Remove runtime state under .local/ (keeps the installed tools)
+	rm -rf .local/stack .local/lake .local/demo .local/bench

@@ -1,0 +1,217 @@
+"""Typed, validated settings loaded from one YAML file per environment, with ${ENV} interpolation."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent
+DEFAULT_CONFIG = CONFIG_DIR / "local.yml"
+CONFIG_ENV_VAR = "LAKEHOUSE_CONFIG"
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(ValueError):
+    """A config file is missing, malformed, or names a key or variable that is wrong."""
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN"] | None = None
+    sasl_username: str | None = None
+    sasl_password_env: str | None = None
+
+    def sasl_password(self) -> str:
+        """The SASL secret, read from the environment variable the config names; never empty."""
+        if not self.sasl_password_env:
+            raise ConfigError("kafka.security.sasl_password_env is required when the protocol is SASL_*")
+        value = os.environ.get(self.sasl_password_env)
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.sasl_password_env} (named by kafka.security.sasl_password_env) "
+                "is not set: export the Kafka / Event Hubs connection string before running"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class ProducerSettings:
+    acks: Literal["all"] = "all"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
+    linger_ms: int = 20
+    batch_bytes: int = 1_000_000
+    batch_messages: int = 10_000
+    queue_max_messages: int = 500_000
+    request_timeout_ms: int = 30_000
+    delivery_timeout_ms: int = 120_000
+    message_max_bytes: int = 1_000_000
+    metadata_max_age_ms: int | None = None
+    connections_max_idle_ms: int | None = None
+    socket_keepalive: bool = False
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    topic: str
+    partitions: int = 6
+    replication_factor: int = 1
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    producer: ProducerSettings = field(default_factory=ProducerSettings)
+
+
+@dataclass(frozen=True)
+class LocalKafka:
+    sasl_port: int = 9094
+    controller_port: int = 9093
+    heap: str = "1g"
+
+
+@dataclass(frozen=True)
+class LocalPostgres:
+    port: int = 5433
+
+
+@dataclass(frozen=True)
+class StackSettings:
+    """The local services `make stack-up` runs; absent in cloud configs."""
+
+    state_dir: str = ".local/stack"
+    start_timeout_s: int = 90
+    kafka: LocalKafka = field(default_factory=LocalKafka)
+    postgres: LocalPostgres = field(default_factory=LocalPostgres)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    dsn_env: str
+    database: str = "lakehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    kafka: KafkaSettings
+    postgres: PostgresSettings
+    stack: StackSettings | None = None
+    source: str = ""
+
+    def postgres_dsn(self) -> str:
+        """The DSN from the environment variable the config names, else the embedded local server's."""
+        dsn = os.environ.get(self.postgres.dsn_env)
+        if dsn:
+            return dsn
+        if self.stack is None:
+            raise ConfigError(
+                f"environment variable {self.postgres.dsn_env} (named by postgres.dsn_env in {self.source}) "
+                "is not set and this config has no local stack to fall back on"
+            )
+        return f"postgresql://postgres@127.0.0.1:{self.stack.postgres.port}/{self.postgres.database}"
+
+    def uses_embedded_postgres(self) -> bool:
+        """True when the local stack should run PostgreSQL itself (no DSN in the environment)."""
+        return self.stack is not None and not os.environ.get(self.postgres.dsn_env)
+
+
+def _interpolate(value: Any, where: str, source: str) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}" if where else k, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", source) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ and os.environ[name] != "":
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: key '{where}' needs environment variable {name}, which is not set")
+
+    resolved = _ENV_REF.sub(replace, value)
+    if _ENV_REF.fullmatch(value) and resolved.strip():
+        return yaml.safe_load(resolved)
+    return resolved
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: key '{where or '<root>'}' must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"{source}: unknown key '{key}' (allowed here: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{source}: missing required key '{key}'")
+            continue
+        kwargs[name] = _coerce(hints[name], data[name], key, source)
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key, source)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        allowed = typing.get_args(tp)
+        if value not in allowed:
+            raise ConfigError(f"{source}: key '{key}' is {value!r}; expected one of {', '.join(map(str, allowed))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, source)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: key '{key}' must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{source}: key '{key}' must be an integer, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"{source}: key '{key}' must be a string, got {value!r}")
+        return str(value)
+    raise ConfigError(f"{source}: key '{key}' has an unsupported type {tp}")
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Load and validate a config file: the argument, else $LAKEHOUSE_CONFIG, else config/local.yml."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+    if not chosen.is_file():
+        raise ConfigError(f"config file {chosen} does not exist (set --config or {CONFIG_ENV_VAR})")
+    source = str(chosen)
+    try:
+        raw = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    data = _interpolate(raw or {}, "", source)
+    settings = _build(Settings, data, "", source)
+    return dataclasses.replace(settings, source=source)
