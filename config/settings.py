@@ -72,6 +72,7 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class LocalKafka:
+    port: int = 9092
     sasl_port: int = 9094
     controller_port: int = 9093
     heap: str = "1g"
@@ -99,10 +100,48 @@ class PostgresSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Where the lake lives: local paths here, abfss:// or gs:// URIs in the cloud."""
+
+    lake_uri: str
+    checkpoint_uri: str
+
+    def table_uri(self, layer: str, name: str) -> str:
+        """URI of one Delta table, e.g. table_uri('silver', 'events')."""
+        return f"{_absolute_uri(self.lake_uri)}/{layer}/{name}"
+
+    def checkpoint(self, stream: str) -> str:
+        """URI of one streaming query's checkpoint directory."""
+        return f"{_absolute_uri(self.checkpoint_uri)}/{stream}"
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    trigger: Literal["available-now", "continuous"] = "available-now"
+    processing_time: str = "30 seconds"
+    max_offsets_per_trigger: int = 200_000
+    max_files_per_trigger: int = 1000
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Applied only when no cluster provides them (local runs); a cluster's own settings win."""
+
+    master: str = "local[2]"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = 4
+    jars_dir: str | None = ".local/jars/spark"
+    stream: StreamSettings = field(default_factory=StreamSettings)
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str
     kafka: KafkaSettings
     postgres: PostgresSettings
+    storage: StorageSettings
+    spark: SparkSettings = field(default_factory=SparkSettings)
     stack: StackSettings | None = None
     source: str = ""
 
@@ -121,6 +160,13 @@ class Settings:
     def uses_embedded_postgres(self) -> bool:
         """True when the local stack should run PostgreSQL itself (no DSN in the environment)."""
         return self.stack is not None and not os.environ.get(self.postgres.dsn_env)
+
+
+def _absolute_uri(uri: str) -> str:
+    """Cloud URIs pass through; a local path becomes an absolute path without a trailing slash."""
+    if re.match(r"^[a-z][a-z0-9+.-]*://", uri):
+        return uri.rstrip("/")
+    return str(Path(uri).expanduser().resolve())
 
 
 def _interpolate(value: Any, where: str, source: str) -> Any:
