@@ -1,0 +1,27 @@
+"""Shared fixtures: the default config and the local stack, started once and stopped only if we started it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings, load_settings
+from scripts.stack import Stack, StackInfo
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "local.yml"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings(DEFAULT_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[StackInfo]:
+    local = Stack(settings)
+    info = local.up()
+    yield info
+    if info.started:
+        local.down(info.started)
