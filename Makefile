@@ -15,7 +15,7 @@ export LAKEHOUSE_CONFIG := $(CONFIG)
 MVN := mvn -q -B
 KAFKA_JARS := .local/jars/kafka
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce requirements clean
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events requirements clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -60,11 +60,11 @@ lint: install ## Ruff over the Python code
 bench-produce: stack-up ## Benchmark the producer against Kafka's ProducerPerformance (1M events)
 	$(PY) -m scripts.bench_produce
 
-requirements: install ## Write each deployable folder's requirements.txt from the lockfile
-	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group kafka -o kafka/requirements.txt -q
-	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group postgres -o postgres/requirements.txt -q
-	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group spark -o spark/requirements.txt -q
-	$(UV) export --frozen --no-hashes --no-dev --no-default-groups --only-group airflow -o dags/requirements.txt -q
+requirements: install ## Write each deployable folder's requirements.txt from pyproject.toml and uv.lock
+	$(PY) -m scripts.export_requirements
+
+bench-events: install ## Benchmark the event generator alone
+	$(PY) -m scripts.bench_events
 
 clean: stack-down ## Remove runtime state under .local/ (keeps the installed tools)
 	rm -rf .local/stack .local/lake .local/demo .local/bench
