@@ -97,6 +97,9 @@ class StackSettings:
 class PostgresSettings:
     dsn_env: str
     database: str = "lakehouse"
+    sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    sslrootcert: str | None = None
+    connect_timeout_s: int = 10
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,107 @@ class SparkSettings:
 
 
 @dataclass(frozen=True)
+class ArtifactSettings:
+    """Where the cluster finds our code and config; each runner checks the URI schemes it can read."""
+
+    jobs_uri: str
+    archive_uri: str
+    config_uri: str
+    packages: tuple[str, ...] = ()
+    jar_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """spark-submit on this machine; master and jars_dir default to spark.master and spark.jars_dir."""
+
+    spark_submit: str = ".venv/bin/spark-submit"
+    python: str = ".venv/bin/python"
+    master: str | None = None
+    jars_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabricksCluster:
+    spark_version: str
+    node_type_id: str
+    num_workers: int = 2
+    secret_scope: str | None = None
+
+
+@dataclass(frozen=True)
+class DatabricksRunner:
+    """One of existing_cluster_id or new_cluster; the Kafka secret comes from the cluster's secret scope."""
+
+    conn_id: str
+    existing_cluster_id: str | None = None
+    new_cluster: DatabricksCluster | None = None
+
+
+@dataclass(frozen=True)
+class SynapseRunner:
+    conn_id: str
+    spark_pool: str
+    executor_size: Literal["Small", "Medium", "Large", "XLarge", "XXLarge"] = "Small"
+    executor_count: int = 2
+
+
+@dataclass(frozen=True)
+class DataprocRunner:
+    """Dataproc Serverless batches; network settings are optional (the project's default network otherwise)."""
+
+    project_id: str
+    region: str
+    runtime_version: str = "3.0"
+    gcp_conn_id: str = "google_cloud_default"
+    service_account: str | None = None
+    subnetwork_uri: str | None = None
+    network_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Which platform runs the Spark jobs; only the section named by `kind` is read."""
+
+    kind: Literal["local", "databricks", "synapse", "dataproc"]
+    artifacts: ArtifactSettings
+    local: LocalRunner | None = None
+    databricks: DatabricksRunner | None = None
+    synapse: SynapseRunner | None = None
+    dataproc: DataprocRunner | None = None
+
+
+@dataclass(frozen=True)
+class TaskTimeouts:
+    """Execution timeout of each pipeline task, in seconds."""
+
+    bronze_s: int = 3600
+    silver_s: int = 3600
+    gold_s: int = 3600
+    load_s: int = 1800
+    checks_s: int = 600
+    maintenance_s: int = 7200
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    """Schedules, retries and the runner of the DAGs in dags/; secrets stay in Airflow connections."""
+
+    runner: RunnerSettings
+    serving_asset_uri: str
+    postgres_conn_id: str = "lakehouse_postgres"
+    alert_conn_id: str | None = None
+    schedule: str = "@daily"
+    maintenance_schedule: str = "0 3 * * 0"
+    start_date: str = "2025-01-01T00:00:00Z"
+    retries: int = 2
+    retry_delay_s: int = 300
+    max_retry_delay_s: int = 3600
+    retry_backoff_multiplier: int = 2
+    timeouts: TaskTimeouts = field(default_factory=TaskTimeouts)
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str
     kafka: KafkaSettings
@@ -143,6 +247,7 @@ class Settings:
     storage: StorageSettings
     spark: SparkSettings = field(default_factory=SparkSettings)
     stack: StackSettings | None = None
+    airflow: AirflowSettings | None = None
     source: str = ""
 
     def postgres_dsn(self) -> str:
@@ -233,6 +338,11 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
         return value
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, source)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{source}: key '{key}' must be a list, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: key '{key}' must be true or false, got {value!r}")

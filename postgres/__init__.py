@@ -1,0 +1,1 @@
+"""PostgreSQL serving: SQL migrations and the gold Delta -> serving loader."""

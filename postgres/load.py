@@ -1,0 +1,49 @@
+"""Usage: python -m postgres.load [--config PATH] [--table NAME ...] [--full]
+
+Publishes the gold Delta marts into the PostgreSQL serving schema, each exactly once per gold version:
+incrementally from the Delta change data feed when it can, else in full.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from config.settings import ConfigError, load_settings
+from postgres.connection import PostgresConnectError
+from postgres.gold_source import GoldSourceError
+from postgres.loader import MARTS, LoadError, load_marts
+from postgres.migrate import MigrationError
+from postgres.serving_schema import SchemaMismatchError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m postgres.load", description=__doc__.splitlines()[2])
+    parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG or config/local.yml)")
+    parser.add_argument("--table", action="append", choices=MARTS, help="load only this mart (repeatable)")
+    parser.add_argument("--full", action="store_true", help="reload every row, not only the changed keys")
+    args = parser.parse_args(argv)
+    try:
+        results = load_marts(load_settings(args.config), args.table, full=args.full)
+    except (
+        ConfigError,
+        PostgresConnectError,
+        MigrationError,
+        LoadError,
+        SchemaMismatchError,
+        GoldSourceError,
+    ) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        why = f" ({r.reason})" if r.reason else ""
+        print(
+            f"serving.{r.table:<20} {r.mode:<11} gold v{r.delta_version:<5} +{r.rows_inserted} "
+            f"~{r.rows_updated} -{r.rows_deleted} staged {r.rows_staged} in {r.seconds:.2f}s{why}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

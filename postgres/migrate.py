@@ -1,0 +1,167 @@
+"""Usage: python -m postgres.migrate [--config PATH]
+
+Applies postgres/migrations/NNN_*.sql in order, each once and each in its own transaction, recorded in
+pipeline.schema_migrations with a checksum so an edited, already-applied file is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+from psycopg2.extensions import connection
+
+from config.settings import ConfigError, load_settings
+from postgres.connection import PostgresConnectError, connect
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# One lock id for every migrator of a database, so two concurrent runs apply each file once.
+_LOCK_ID = 7_262_104_001
+
+_BOOTSTRAP = """
+create schema if not exists pipeline;
+create table if not exists pipeline.schema_migrations (
+    version integer primary key,
+    name text not null,
+    checksum text not null,
+    applied_at timestamptz not null default now()
+);
+"""
+
+
+class MigrationError(RuntimeError):
+    """A migration file is malformed, failed, or disagrees with what the database recorded."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+    checksum: str
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files of a directory in version order; misnamed or duplicate versions are errors."""
+    migrations: dict[int, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILE_NAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path}: migration files must be named NNN_lowercase_name.sql")
+        version = int(match.group(1))
+        if version in migrations:
+            raise MigrationError(
+                f"{path} and {migrations[version].path} share version {version}: renumber one"
+            )
+        checksum = hashlib.sha256(path.read_bytes()).hexdigest()
+        migrations[version] = Migration(version, match.group(2), path, checksum)
+    return [migrations[v] for v in sorted(migrations)]
+
+
+def applied(conn: connection) -> dict[int, tuple[str, str]]:
+    """version -> (name, checksum) of the migrations the database recorded; empty if never migrated."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('pipeline.schema_migrations') is not null")
+        if not cur.fetchone()[0]:
+            return {}
+        cur.execute("select version, name, checksum from pipeline.schema_migrations")
+        return {version: (name, checksum) for version, name, checksum in cur.fetchall()}
+
+
+def pending(conn: connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Migrations not applied yet, after checking every applied one still has its recorded checksum."""
+    done = applied(conn)
+    conn.rollback()
+    files = discover(directory)
+    for migration in files:
+        recorded = done.get(migration.version)
+        if recorded and recorded[1] != migration.checksum:
+            raise MigrationError(
+                f"{migration.path} changed after it was applied (checksum {migration.checksum[:12]} != "
+                f"recorded {recorded[1][:12]}): never edit an applied migration; restore the file and add "
+                "a new NNN_*.sql migration with the change"
+            )
+    known = {m.version for m in files}
+    unknown = sorted(v for v in done if v not in known)
+    if unknown:
+        names = ", ".join(f"{v:03d}_{done[v][0]}.sql" for v in unknown)
+        raise MigrationError(
+            f"the database has migrations {names} that {directory} lacks: this code is older than the "
+            "database; deploy the newer postgres/ folder"
+        )
+    return [m for m in files if m.version not in done]
+
+
+def apply_migrations(conn: connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """Apply the pending migrations, each in its own transaction; return the ones applied now."""
+    conn.autocommit = False
+    with conn.cursor() as cur:
+        cur.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(_BOOTSTRAP)
+        done = []
+        for migration in pending(conn, directory):
+            _apply_one(conn, migration)
+            done.append(migration)
+        return done
+    finally:
+        conn.rollback()
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_unlock(%s)", (_LOCK_ID,))
+        conn.commit()
+
+
+def _apply_one(conn: connection, migration: Migration) -> None:
+    text = migration.path.read_text(encoding="utf-8")
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(text)
+            cur.execute(
+                "insert into pipeline.schema_migrations (version, name, checksum) values (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+    except psycopg2.Error as exc:
+        detail = (exc.pgerror or str(exc)).strip()
+        raise MigrationError(
+            f"{migration.path} failed and was rolled back (the database is as before this file): {detail}"
+        ) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m postgres.migrate", description=__doc__.splitlines()[2])
+    parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG or config/local.yml)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+        conn = connect(settings, application_name="lakehouse-migrate")
+    except (ConfigError, PostgresConnectError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        done = apply_migrations(conn)
+    except MigrationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    for migration in done:
+        print(f"applied {migration.file_name}")
+    if not done:
+        print("up to date: no pending migrations")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

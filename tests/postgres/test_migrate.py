@@ -1,0 +1,108 @@
+"""Migrations apply in order, once each, atomically per file, and refuse an edited applied file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from config.settings import Settings
+from postgres.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations, discover, main
+
+pytestmark = pytest.mark.integration
+
+
+def _tables(dsn: str, schema: str) -> set[str]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select tablename from pg_tables where schemaname = %s", (schema,))
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def _recorded(dsn: str) -> list[tuple[int, str]]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select version, name from pipeline.schema_migrations order by version")
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    conn = psycopg2.connect(dsn)
+    try:
+        return [m.file_name for m in apply_migrations(conn, directory)]
+    finally:
+        conn.close()
+
+
+def test_applies_every_file_once_then_nothing(fresh_db: str) -> None:
+    files = [m.file_name for m in discover()]
+    assert _migrate(fresh_db) == files
+    assert _tables(fresh_db, "serving") == {
+        "dim_users",
+        "dim_products",
+        "fct_purchases_daily",
+        "fct_funnel_daily",
+        "fct_sessions",
+    }
+    assert {"load_audit", "schema_migrations"} <= _tables(fresh_db, "pipeline")
+    recorded = _recorded(fresh_db)
+
+    assert _migrate(fresh_db) == []
+    assert _recorded(fresh_db) == recorded
+    assert [v for v, _ in recorded] == [m.version for m in discover()]
+
+
+def test_failed_migration_leaves_database_as_it_was(empty_db: str, tmp_path: Path) -> None:
+    (tmp_path / "001_first.sql").write_text("create schema app; create table app.kept (id int primary key);")
+    (tmp_path / "002_broken.sql").write_text(
+        "create table app.half_done (id int); insert into app.kept values (1); select no_such_function();"
+    )
+    with pytest.raises(MigrationError, match=r"002_broken\.sql failed and was rolled back.*no_such_function"):
+        _migrate(empty_db, tmp_path)
+    assert _tables(empty_db, "app") == {"kept"}
+    assert _recorded(empty_db) == [(1, "first")]
+    conn = psycopg2.connect(empty_db)
+    with conn.cursor() as cur:
+        cur.execute("select count(*) from app.kept")
+        assert cur.fetchone()[0] == 0
+    conn.close()
+
+    (tmp_path / "002_broken.sql").write_text("create table app.half_done (id int);")
+    assert _migrate(empty_db, tmp_path) == ["002_broken.sql"]
+    assert _tables(empty_db, "app") == {"kept", "half_done"}
+
+
+def test_edited_applied_migration_is_refused(empty_db: str, tmp_path: Path) -> None:
+    migration = tmp_path / "001_first.sql"
+    migration.write_text("create table public.t (id int);")
+    _migrate(empty_db, tmp_path)
+    migration.write_text("create table public.t (id bigint);")
+    with pytest.raises(MigrationError, match=r"001_first\.sql changed after it was applied"):
+        _migrate(empty_db, tmp_path)
+
+
+def test_misnamed_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "1_first.sql").write_text("select 1;")
+    with pytest.raises(MigrationError, match=r"1_first\.sql: migration files must be named NNN_"):
+        discover(tmp_path)
+
+
+def test_command_reports_unreachable_server(
+    capsys: pytest.CaptureFixture[str],
+    load_settings_for: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings_for("postgresql://postgres@127.0.0.1:1/lakehouse")
+    monkeypatch.setattr("postgres.migrate.load_settings", lambda path: settings)
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach PostgreSQL at 127.0.0.1:1" in err
+    assert settings.postgres.dsn_env in err
