@@ -186,7 +186,7 @@ class SynapseRunner:
 
 @dataclass(frozen=True)
 class DataprocRunner:
-    """Dataproc Serverless batches; network settings are optional (the project's default network otherwise)."""
+    """Dataproc Serverless batches; without network settings the project's default network is used."""
 
     project_id: str
     region: str

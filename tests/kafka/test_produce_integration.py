@@ -7,19 +7,18 @@ import json
 import socket
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings, load_settings
-from kafka import events, produce
+from kafka import events, produce, topic_audit
 from kafka.admin import KafkaUnavailable, ensure_topic
-from kafka.client_config import QUIET_LOG_LEVEL, client_config
-from kafka.contract import REASON_CODES, validate_payload
+from kafka.client_config import QUIET_LOG_LEVEL
 from kafka.manifest import ids_sha256
 
 pytestmark = pytest.mark.integration
@@ -51,57 +50,6 @@ def on_topic(settings: Settings, topic: str, bootstrap: str) -> Settings:
     )
 
 
-def consume_all(settings: Settings, expected: int, timeout_s: float = 90.0) -> list[tuple[bytes, bytes]]:
-    consumer = Consumer(client_config(settings, "consumer", **{"group.id": f"test-{uuid.uuid4().hex}"}))
-    try:
-        metadata = consumer.list_topics(settings.kafka.topic, timeout=10)
-        partitions = metadata.topics[settings.kafka.topic].partitions
-        consumer.assign([TopicPartition(settings.kafka.topic, p, 0) for p in partitions])
-        records: list[tuple[bytes, bytes]] = []
-        deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
-            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
-                assert msg.error() is None, msg.error()
-                records.append((msg.key(), msg.value()))
-        for msg in consumer.consume(num_messages=10_000, timeout=2.0):
-            records.append((msg.key(), msg.value()))
-        return records
-    finally:
-        consumer.close()
-
-
-def event_id_of(value: bytes) -> str | None:
-    try:
-        document = json.loads(value.decode("utf-8"))
-    except ValueError:
-        return None
-    event_id = document.get("event_id") if isinstance(document, dict) else None
-    return event_id if isinstance(event_id, str) else None
-
-
-def classify(records: list[tuple[bytes, bytes]], now: datetime) -> dict[str, list[str | None]]:
-    """Outcome -> event ids, judged as silver would: the contract first, then exact dedup by event_id."""
-    outcomes: dict[str, list[str | None]] = defaultdict(list)
-    seen: set[str] = set()
-    for _, value in records:
-        violations = validate_payload(value, now=now)
-        event_id = event_id_of(value)
-        if violations:
-            reasons = {v.reason for v in violations}
-            primary = next(code for code in REASON_CODES if code in reasons)
-            outcomes[f"quarantine:{primary}"].append(event_id)
-        elif event_id in seen:
-            outcomes["duplicate"].append(event_id)
-        else:
-            seen.add(event_id)
-            outcomes["silver"].append(event_id)
-    return outcomes
-
-
-def known(ids: list[str | None]) -> list[str]:
-    return [i for i in ids if i is not None]
-
-
 def test_50k_events_come_back_exactly_as_the_manifest_says(stack, settings, topics, tmp_path):
     local = on_topic(settings, topics("it-produce"), stack.bootstrap_servers)
     run = produce.produce_events(
@@ -111,31 +59,21 @@ def test_50k_events_come_back_exactly_as_the_manifest_says(stack, settings, topi
     manifest = json.loads(run.manifest_path.read_text())
     assert manifest["delivered"] == manifest["sent"] == 50_000 and manifest["failed"] == 0
 
-    records = consume_all(local, 50_000)
-    assert len(records) == 50_000
-    outcomes = classify(records, now=datetime.now(UTC))
-
-    expected, hashes = manifest["expected"], manifest["expected_ids_sha256"]
-    assert len(outcomes["silver"]) == expected["silver"]
-    assert ids_sha256(known(outcomes["silver"])) == hashes["silver"]
-    assert len(outcomes["duplicate"]) == expected["duplicates"]
-    assert ids_sha256(known(outcomes["duplicate"])) == hashes["duplicates"]
-    quarantined = {k.split(":", 1)[1]: v for k, v in outcomes.items() if k.startswith("quarantine:")}
-    assert {code: len(ids) for code, ids in quarantined.items()} == expected["quarantine"]
-    for code, ids in quarantined.items():
-        assert ids_sha256(known(ids)) == hashes["quarantine"][code], code
+    outcomes = topic_audit.classify(topic_audit.read_topic(local), now=datetime.now(UTC))
+    assert outcomes.total == 50_000
+    rows = topic_audit.reconcile(manifest, outcomes)
+    assert [row for row in rows if not row[3]] == []
+    assert {r[0] for r in rows} >= {"silver (valid, unique)", "duplicates", "quarantine: invalid_json"}
 
     kinds = manifest["kinds"]
     by_outcome = Counter()
     for kind, entry in kinds.items():
         by_outcome[events.EXPECTED_OUTCOME[kind]] += entry["count"]
-    assert by_outcome == Counter({outcome: len(ids) for outcome, ids in outcomes.items()})
-    all_ids = {i for ids in outcomes.values() for i in ids if i is not None}
+    assert by_outcome == Counter({outcome: len(ids) for outcome, ids in outcomes.ids.items()})
+    all_ids = {i for ids in outcomes.ids.values() for i in ids if i is not None}
     regenerated = {kind: [] for kind in events.KINDS}
     now = datetime.fromisoformat(manifest["generated_now"])
-    for _, _, kind, event_id in events.generate(
-        50_000, seed=2024, anomalies=events.DEFAULT_ANOMALIES, now=now
-    ):
+    for _, _, kind, event_id in events.generate(50_000, seed=2024, anomalies=events.DEFAULT_ANOMALIES, now=now):
         if event_id is not None:
             regenerated[kind].append(event_id)
     assert {i for ids in regenerated.values() for i in ids} == all_ids
@@ -158,13 +96,10 @@ def test_sasl_listener_works_end_to_end_with_the_event_hubs_profile(stack, topic
     monkeypatch.setenv(stack.sasl_secret_env, stack.sasl_secret)
     profile = load_settings(CONFIG_DIR / "local-eventhubs.yml")
     sasl = on_topic(profile, topics("it-sasl"), stack.sasl_bootstrap_servers)
-    assert (
-        sasl.kafka.security.protocol == "SASL_PLAINTEXT"
-        and sasl.kafka.security.sasl_username == "$ConnectionString"
-    )
+    assert sasl.kafka.security.protocol == "SASL_PLAINTEXT" and sasl.kafka.security.sasl_username == "$ConnectionString"
     run = produce.produce_events(sasl, count=2_000, seed=5, manifest_path=tmp_path / "m.json")
     assert run.result.ok, run.result.first_error
-    assert len(consume_all(sasl, 2_000)) == 2_000
+    assert sum(1 for _ in topic_audit.read_topic(sasl)) == 2_000
 
 
 def test_wrong_secret_is_rejected_as_an_authentication_error(stack, topics, monkeypatch):
