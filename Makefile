@@ -15,7 +15,7 @@ export LAKEHOUSE_CONFIG := $(CONFIG)
 MVN := mvn -q -B
 KAFKA_JARS := .local/jars/kafka
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events requirements clean
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,15 @@ test: install ## Run every test (starts what it needs, stops only what it starte
 
 lint: install ## Ruff over the Python code
 	$(VENV)/bin/ruff check .
+
+migrate: stack-up ## Apply the PostgreSQL migrations (postgres/migrations), each once
+	$(PY) -m postgres.migrate
+
+load: stack-up ## Publish the gold marts into PostgreSQL serving: make load ARGS="--table dim_users --full"
+	$(PY) -m postgres.load $(ARGS)
+
+bench-load: stack-up ## Benchmark the loader against psql \copy (1M rows): make bench-load ARGS="--rows 100000"
+	$(PY) -m scripts.bench_load $(ARGS)
 
 bench-produce: stack-up ## Benchmark the producer against Kafka's ProducerPerformance (1M events)
 	$(PY) -m scripts.bench_produce

@@ -214,7 +214,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG, else config/local.yml)")
     args = parser.parse_args(argv)
     try:
-        stack = Stack(load_settings(args.config))
+        settings = load_settings(args.config)
+        if settings.stack is None:
+            print(f"{settings.source} has no stack section: its services are not started here (nothing to do)")
+            return 0
+        stack = Stack(settings)
         if args.command == "up":
             info = stack.up()
             _print_status(stack, info.started)
