@@ -15,6 +15,7 @@ import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "local.yml"
+PROJECT_ROOT = CONFIG_DIR.parent
 CONFIG_ENV_VAR = "LAKEHOUSE_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -268,10 +269,11 @@ class Settings:
 
 
 def _absolute_uri(uri: str) -> str:
-    """Cloud URIs pass through; a local path becomes an absolute path without a trailing slash."""
+    """Cloud URIs pass through; a relative local path is anchored at the project root, not the working directory."""
     if re.match(r"^[a-z][a-z0-9+.-]*://", uri):
         return uri.rstrip("/")
-    return str(Path(uri).expanduser().resolve())
+    path = Path(uri).expanduser()
+    return str(path if path.is_absolute() else (PROJECT_ROOT / path).resolve())
 
 
 def _interpolate(value: Any, where: str, source: str) -> Any:

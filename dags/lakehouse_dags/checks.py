@@ -1,0 +1,247 @@
+"""Quality checks after the load: serving equals gold per the load audit, sums agree, silver's days agree."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from config.settings import Settings, load_settings
+from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, timeout
+from lakehouse_dags.serving import MARTS
+
+log = logging.getLogger(__name__)
+KEYS = {
+    "dim_users": ("user_id",),
+    "dim_products": ("product_id",),
+    "fct_purchases_daily": ("event_date",),
+    "fct_funnel_daily": ("event_date",),
+    "fct_sessions": ("session_id",),
+}
+LATEST_LOADS = """
+    select distinct on (table_name) table_name, delta_table_id, delta_version
+    from pipeline.load_audit where status = 'succeeded' order by table_name, load_id desc
+"""
+SUMS = " union all ".join(
+    f"select '{table}', coalesce(sum(revenue_gbp), 0), coalesce(sum(purchases), 0) from serving.{table}"
+    for table in ("fct_purchases_daily", "dim_products", "dim_users", "fct_sessions")
+)
+DAILY = "select event_date, purchases, units, revenue_gbp from serving.fct_purchases_daily"
+
+
+class QualityCheckError(AssertionError):
+    """A quality check found serving, gold and silver disagreeing; the message lists each difference."""
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    what: str
+    expected: Any
+    actual: Any
+
+    def __str__(self) -> str:
+        off = ""
+        if isinstance(self.expected, int | Decimal) and isinstance(self.actual, int | Decimal):
+            off = f" (off by {self.actual - self.expected:+})"
+        return f"{self.what}: expected {self.expected}, got {self.actual}{off}"
+
+
+def compare(what: str, expected: Any, actual: Any) -> list[Mismatch]:
+    return [] if expected == actual else [Mismatch(what, expected, actual)]
+
+
+def raise_if_any(check: str, mismatches: Sequence[Mismatch], passed: str) -> str:
+    """Fail the task naming the check and every difference; return the pass line otherwise."""
+    if mismatches:
+        listed = "; ".join(map(str, mismatches[:20]))
+        more = f"; and {len(mismatches) - 20} more" if len(mismatches) > 20 else ""
+        raise QualityCheckError(f"quality check {check} failed, {len(mismatches)} difference(s): {listed}{more}")
+    log.info("quality check %s passed: %s", check, passed)
+    return passed
+
+
+def rows_vs_gold(
+    audited: dict[str, tuple[str, int]], gold: dict[str, tuple[str, int, int]], serving_rows: dict[str, int]
+) -> list[Mismatch]:
+    """Per mart: a success is audited, at gold's current table id and version, with gold's row count."""
+    found: list[Mismatch] = []
+    for table in MARTS:
+        if table not in audited:
+            found.append(Mismatch(f"pipeline.load_audit has no successful load of serving.{table}", "a row", "none"))
+            continue
+        table_id, version = audited[table]
+        gold_id, gold_version, gold_rows = gold[table]
+        found += compare(f"gold {table} table id (audit vs gold)", table_id, gold_id)
+        found += compare(f"gold {table} version published to serving vs gold's current", gold_version, version)
+        found += compare(f"serving.{table} rows vs gold v{version}", gold_rows, serving_rows[table])
+    return found
+
+
+def sums_agree(sums: dict[str, tuple[Decimal, int]], gold_revenue: Decimal, gold_purchases: int) -> list[Mismatch]:
+    """Revenue and purchases of every serving mart equal fct_purchases_daily's, which equal gold's."""
+    revenue, purchases = sums["fct_purchases_daily"]
+    found = compare("serving.fct_purchases_daily revenue_gbp vs gold", gold_revenue, revenue)
+    found += compare("serving.fct_purchases_daily purchases vs gold", gold_purchases, purchases)
+    for table in ("dim_products", "dim_users", "fct_sessions"):
+        found += compare(f"serving.{table} revenue_gbp vs serving.fct_purchases_daily", revenue, sums[table][0])
+        found += compare(f"serving.{table} purchases vs serving.fct_purchases_daily", purchases, sums[table][1])
+    return found
+
+
+def days_vs_silver(
+    silver_days: dict[Any, tuple[int, int, Decimal]], serving_days: dict[Any, tuple[int, int, Decimal]]
+) -> list[Mismatch]:
+    """Per day: purchases, units and revenue in serving equal silver's purchase events of that day."""
+    found: list[Mismatch] = []
+    for day in sorted(set(silver_days) | set(serving_days)):
+        expected, actual = (
+            silver_days.get(day, (0, 0, Decimal("0"))),
+            serving_days.get(day, (0, 0, Decimal("0"))),
+        )
+        for i, measure in enumerate(("purchases", "units", "revenue_gbp")):
+            found += compare(f"{day} {measure} (silver vs serving.fct_purchases_daily)", expected[i], actual[i])
+    return found
+
+
+def ledger_balances(batches: Iterable[dict[str, Any]]) -> list[Mismatch]:
+    """Per micro-batch in silver's metrics: rows_in = inserted + quarantined + duplicates."""
+    return [
+        Mismatch(
+            f"silver metrics {b['stream']} batch {b['batch_id']} rows_in vs inserted+quarantined+duplicates",
+            b["rows_in"],
+            b["inserted"] + b["quarantined"] + b["duplicates"],
+        )
+        for b in batches
+        if b["rows_in"] != b["inserted"] + b["quarantined"] + b["duplicates"]
+    ]
+
+
+def _hook(conn_id: str) -> Any:
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id)
+
+
+def _delta(uri: str, version: int | None = None) -> Any:
+    from deltalake import DeltaTable
+
+    return DeltaTable(uri) if version is None else DeltaTable(uri, version=version)
+
+
+def _settings() -> Settings:
+    return load_settings(config_path())
+
+
+@project_dir()
+def check_rows_match_gold(conn_id: str) -> str:
+    """Serving row counts equal gold's at the version the audit says was published, which is gold's latest."""
+    settings = _settings()
+    hook = _hook(conn_id)
+    audited = {t: (tid, int(v)) for t, tid, v in hook.get_records(LATEST_LOADS)}
+    serving_rows = {t: int(hook.get_first(f"select count(*) from serving.{t}")[0]) for t in MARTS}
+    gold = {}
+    for table in MARTS:
+        uri = settings.storage.table_uri("gold", table)
+        current = _delta(uri)
+        version = audited.get(table, (None, current.version()))[1]
+        pinned = _delta(uri, version)
+        rows = pinned.to_pyarrow_table(columns=list(KEYS[table])).num_rows
+        gold[table] = (current.metadata().id, current.version(), rows)
+    return raise_if_any("rows_match_gold", rows_vs_gold(audited, gold, serving_rows), f"{serving_rows}")
+
+
+@project_dir()
+def check_revenue_reconciles(conn_id: str) -> str:
+    """Revenue and purchases agree across the serving marts and with gold at the audited version."""
+    import pyarrow.compute as pc
+
+    settings = _settings()
+    hook = _hook(conn_id)
+    sums = {t: (Decimal(r), int(p)) for t, r, p in hook.get_records(SUMS)}
+    audited = {t: int(v) for t, _, v in hook.get_records(LATEST_LOADS)}
+    if "fct_purchases_daily" not in audited:
+        raise QualityCheckError(
+            "quality check revenue_reconciles failed: pipeline.load_audit has no successful load of "
+            "serving.fct_purchases_daily"
+        )
+    gold = _delta(settings.storage.table_uri("gold", "fct_purchases_daily"), audited["fct_purchases_daily"])
+    daily = gold.to_pyarrow_table(columns=["revenue_gbp", "purchases"])
+    gold_revenue = pc.sum(daily["revenue_gbp"]).as_py() or Decimal("0")
+    gold_purchases = pc.sum(daily["purchases"]).as_py() or 0
+    return raise_if_any(
+        "revenue_reconciles",
+        sums_agree(sums, gold_revenue, gold_purchases),
+        f"revenue_gbp {sums['fct_purchases_daily'][0]}, purchases {sums['fct_purchases_daily'][1]}",
+    )
+
+
+def silver_daily_purchases(silver: Any) -> dict[Any, tuple[int, int, Decimal]]:
+    """Purchases, units and exact revenue per event_date from silver's purchase events."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    events = silver.to_pyarrow_table(columns=["event_date", "event_type", "price_gbp", "quantity"])
+    purchases = events.filter(pc.equal(events["event_type"], "purchase"))
+    quantity = purchases["quantity"]
+    revenue = pc.multiply(purchases["price_gbp"], pc.cast(quantity, pa.decimal128(10, 0)))
+    table = pa.table({"event_date": purchases["event_date"], "quantity": quantity.cast(pa.int64()), "revenue": revenue})
+    grouped = table.group_by("event_date").aggregate([("quantity", "count"), ("quantity", "sum"), ("revenue", "sum")])
+    return {
+        row["event_date"]: (row["quantity_count"], row["quantity_sum"], row["revenue_sum"])
+        for row in grouped.to_pylist()
+    }
+
+
+@project_dir()
+def check_silver_reconciles(conn_id: str) -> str:
+    """Daily purchase totals equal silver's at the version gold last processed; silver's ledger balances."""
+    settings = _settings()
+    hook = _hook(conn_id)
+    state = _delta(settings.storage.table_uri("gold", "_state")).to_pyarrow_table(columns=["silver_version"])
+    if state.num_rows != 1:
+        raise QualityCheckError(
+            f"quality check silver_reconciles failed: gold's _state table has {state.num_rows} rows, not 1"
+        )
+    silver_version = state["silver_version"][0].as_py()
+    silver_days = silver_daily_purchases(_delta(settings.storage.table_uri("silver", "events"), silver_version))
+    serving_days = {d: (int(p), int(u), Decimal(r)) for d, p, u, r in hook.get_records(DAILY)}
+    metrics = _delta(settings.storage.table_uri("silver", "metrics")).to_pyarrow_table(
+        columns=["stream", "batch_id", "rows_in", "inserted", "quarantined", "duplicates"]
+    )
+    found = days_vs_silver(silver_days, serving_days) + ledger_balances(metrics.to_pylist())
+    return raise_if_any(
+        "silver_reconciles",
+        found,
+        f"{len(silver_days)} days at silver v{silver_version}, {metrics.num_rows} metric batches balanced",
+    )
+
+
+def quality_tasks(settings: Settings) -> list[Any]:
+    """Null-key checks (common-sql) and the reconciliations, all against airflow.postgres_conn_id."""
+    from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
+    from airflow.providers.standard.operators.python import PythonOperator
+
+    conn_id = airflow_settings(settings).postgres_conn_id
+    limit = timeout(settings, "checks")
+    tasks: list[Any] = [
+        SQLColumnCheckOperator(
+            task_id=f"keys_not_null_{table}",
+            conn_id=conn_id,
+            table=f"serving.{table}",
+            column_mapping={key: {"null_check": {"equal_to": 0}} for key in KEYS[table]},
+            execution_timeout=limit,
+        )
+        for table in MARTS
+    ]
+    for check in (check_rows_match_gold, check_revenue_reconciles, check_silver_reconciles):
+        tasks.append(
+            PythonOperator(
+                task_id=check.__name__.removeprefix("check_"),
+                python_callable=check,
+                op_kwargs={"conn_id": conn_id},
+                execution_timeout=limit,
+            )
+        )
+    return tasks

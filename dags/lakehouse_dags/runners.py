@@ -1,0 +1,341 @@
+"""The operator that runs one Spark job on the configured runner: local, Databricks, Synapse or Dataproc."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from config.settings import ConfigError, RunnerSettings, Settings
+from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
+
+ARTIFACTS = "airflow.runner.artifacts"
+_MAVEN = re.compile(r"^[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.+-]+$")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:")
+# Synapse executor sizes: (vCores, memory) per https://learn.microsoft.com/azure/synapse-analytics/spark/
+SYNAPSE_SIZES = {
+    "Small": (4, "28g"),
+    "Medium": (8, "56g"),
+    "Large": (16, "112g"),
+    "XLarge": (32, "224g"),
+    "XXLarge": (64, "400g"),
+}
+
+
+@dataclass(frozen=True)
+class SparkJob:
+    """One Spark step: spark/jobs/<name>.py, or a JVM main class in artifacts.jar_uri if main_class is set."""
+
+    name: str
+    args: tuple[str, ...] = ()
+    main_class: str | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A job resolved against the runner's artifacts: what to run and its arguments, config included."""
+
+    file: str
+    args: list[str]
+    main_class: str | None
+
+
+def spark_operator(
+    settings: Settings, job: SparkJob, *, task_id: str, timeout: timedelta, outlets: Sequence[Any] = ()
+) -> Any:
+    """The operator for `job` on airflow.runner.kind; config errors name the key and file."""
+    runner = airflow_settings(settings).runner
+    build = _BUILDERS.get(runner.kind)
+    if build is None:
+        raise _error(settings, "airflow.runner.kind", f"is {runner.kind!r}; expected one of {', '.join(_BUILDERS)}")
+    return build(settings, runner, job, task_id=task_id, execution_timeout=timeout, outlets=list(outlets))
+
+
+def _error(settings: Settings, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"{settings.source}: key '{key}' {problem}")
+
+
+def _section(settings: Settings, runner: RunnerSettings) -> Any:
+    section = getattr(runner, runner.kind)
+    if section is None:
+        raise _error(
+            settings,
+            f"airflow.runner.{runner.kind}",
+            f"is required when airflow.runner.kind is {runner.kind}",
+        )
+    return section
+
+
+def _check_uri(settings: Settings, key: str, uri: str, prefixes: Sequence[str], runner: str) -> str:
+    if not uri.startswith(tuple(prefixes)):
+        raise _error(
+            settings,
+            key,
+            f"is {uri!r}; the {runner} runner needs a URI starting with {' or '.join(prefixes)}",
+        )
+    return uri.rstrip("/")
+
+
+def _packages(settings: Settings, runner: RunnerSettings) -> list[str]:
+    for i, package in enumerate(runner.artifacts.packages):
+        if not _MAVEN.match(package):
+            raise _error(settings, f"{ARTIFACTS}.packages[{i}]", f"is {package!r}; expected group:artifact:version")
+    return list(runner.artifacts.packages)
+
+
+def _resolve(
+    settings: Settings,
+    runner: RunnerSettings,
+    job: SparkJob,
+    check: Callable[[str, str], str],
+    config_arg: str,
+) -> _Job:
+    """Job file (or jar), and arguments led by --config, with every artifact URI checked for this runner."""
+    artifacts = runner.artifacts
+    args = ["--config", config_arg, *job.args]
+    if job.main_class:
+        if not artifacts.jar_uri:
+            raise _error(settings, f"{ARTIFACTS}.jar_uri", f"is required by the JVM job {job.name}")
+        return _Job(check(f"{ARTIFACTS}.jar_uri", artifacts.jar_uri), args, job.main_class)
+    jobs = check(f"{ARTIFACTS}.jobs_uri", artifacts.jobs_uri)
+    return _Job(f"{jobs}/{job.name}.py", args, None)
+
+
+def _local_path(settings: Settings, key: str, value: str) -> str:
+    """A local path (relative ones against the repository root); a URI scheme other than file: is an error."""
+    if value.startswith("file:"):
+        value = re.sub(r"^file:(//)?", "", value)
+    elif _SCHEME.match(value):
+        raise _error(settings, key, f"is {value!r}; the local runner needs a local path (absolute or repo-relative)")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else PROJECT_DIR / path)
+
+
+def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
+    """BashOperator running spark-submit with the local jars, the code archive and the driver's Python."""
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    local = _section(settings, runner)
+    artifacts = runner.artifacts
+    archive = _local_path(settings, f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
+    config = _local_path(settings, f"{ARTIFACTS}.config_uri", artifacts.config_uri)
+    resolved = _resolve(settings, runner, job, lambda key, uri: _local_path(settings, key, uri), config)
+    jars_key = "airflow.runner.local.jars_dir" if local.jars_dir else "spark.jars_dir"
+    jars_dir = local.jars_dir or settings.spark.jars_dir
+    jars = sorted(str(p) for p in Path(_local_path(settings, jars_key, jars_dir)).glob("*.jar")) if jars_dir else []
+    argv = [
+        _local_path(settings, "airflow.runner.local.spark_submit", local.spark_submit),
+        "--master",
+        local.master or settings.spark.master,
+        "--name",
+        f"lakehouse-{job.name}",
+        "--driver-memory",
+        settings.spark.driver_memory,
+        "--conf",
+        f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.ui.showConsoleProgress=false",
+        "--py-files",
+        archive,
+    ]
+    if jars:
+        argv += ["--jars", ",".join(jars)]
+    packages = _packages(settings, runner)
+    if packages:
+        argv += ["--packages", ",".join(packages)]
+    if resolved.main_class:
+        argv += ["--class", resolved.main_class]
+    argv += [resolved.file, *resolved.args]
+    command = shlex.join(argv)
+    if jars_dir and not jars:
+        command = (
+            shlex.join(["echo", f"error: no jars in {jars_dir} ({jars_key} in {settings.source}): run `make jars`"])
+            + " >&2; exit 1"
+        )
+    python = _local_path(settings, "airflow.runner.local.python", local.python)
+    return BashOperator(
+        bash_command=command,
+        cwd=str(PROJECT_DIR),
+        env={"PYTHONPATH": archive, "PYSPARK_PYTHON": python, "PYSPARK_DRIVER_PYTHON": python},
+        append_env=True,
+        **task,
+    )
+
+
+DATABRICKS_CODE = ("dbfs:/", "/Volumes/", "/Workspace/", "abfss://", "s3://", "gs://")
+DATABRICKS_CONFIG = ("dbfs:/", "/Volumes/", "/Workspace/")
+
+
+def _databricks_config_path(uri: str) -> str:
+    """What the driver's open() sees: dbfs:/x is mounted at /dbfs/x; Volumes and Workspace paths are local."""
+    return "/dbfs/" + uri.removeprefix("dbfs:/").lstrip("/") if uri.startswith("dbfs:/") else uri
+
+
+def databricks_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
+    """DatabricksSubmitRunOperator: one run on a new or existing cluster, code as a wheel, Maven packages."""
+    from airflow.providers.databricks.operators.databricks import DatabricksSubmitRunOperator
+
+    db = _section(settings, runner)
+    artifacts = runner.artifacts
+
+    def check(key: str, uri: str) -> str:
+        return _check_uri(settings, key, uri, DATABRICKS_CODE, "databricks")
+
+    config = _check_uri(settings, f"{ARTIFACTS}.config_uri", artifacts.config_uri, DATABRICKS_CONFIG, "databricks")
+    archive = check(f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
+    if not archive.endswith(".whl"):
+        raise _error(
+            settings,
+            f"{ARTIFACTS}.archive_uri",
+            f"is {archive!r}; Databricks installs shared code as a library, so it must be a .whl",
+        )
+    resolved = _resolve(settings, runner, job, check, _databricks_config_path(config))
+    libraries: list[dict[str, Any]] = [{"maven": {"coordinates": p}} for p in _packages(settings, runner)]
+    libraries.append({"whl": archive})
+    if (db.existing_cluster_id is None) == (db.new_cluster is None):
+        raise _error(settings, "airflow.runner.databricks", "needs exactly one of existing_cluster_id and new_cluster")
+    cluster: dict[str, Any] = {}
+    if db.existing_cluster_id:
+        cluster["existing_cluster_id"] = db.existing_cluster_id
+    else:
+        spec = db.new_cluster
+        new_cluster: dict[str, Any] = {
+            "spark_version": spec.spark_version,
+            "node_type_id": spec.node_type_id,
+            "num_workers": spec.num_workers,
+            "spark_conf": {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)},
+        }
+        secret_env = settings.kafka.security.sasl_password_env
+        if spec.secret_scope and secret_env:
+            reference = f"{{{{secrets/{spec.secret_scope}/{secret_env}}}}}"
+            new_cluster["spark_env_vars"] = {secret_env: "{{ '" + reference + "' }}"}
+        cluster["new_cluster"] = new_cluster
+    if resolved.main_class:
+        libraries.append({"jar": resolved.file})
+        job_spec = {"spark_jar_task": {"main_class_name": resolved.main_class, "parameters": resolved.args}}
+    else:
+        job_spec = {"spark_python_task": {"python_file": resolved.file, "parameters": resolved.args}}
+    return DatabricksSubmitRunOperator(
+        databricks_conn_id=db.conn_id,
+        run_name=f"lakehouse-{job.name}",
+        libraries=libraries,
+        timeout_seconds=int(task["execution_timeout"].total_seconds()),
+        **cluster,
+        **job_spec,
+        **task,
+    )
+
+
+def synapse_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
+    """AzureSynapseRunSparkBatchOperator: a Livy batch with the archive, the config file and packages."""
+    from airflow.providers.microsoft.azure.operators.synapse import AzureSynapseRunSparkBatchOperator
+    from azure.synapse.spark.models import SparkBatchJobOptions
+
+    syn = _section(settings, runner)
+    artifacts = runner.artifacts
+
+    def check(key: str, uri: str) -> str:
+        return _check_uri(settings, key, uri, ("abfss://",), "synapse")
+
+    config = check(f"{ARTIFACTS}.config_uri", artifacts.config_uri)
+    archive = check(f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
+    resolved = _resolve(settings, runner, job, check, PurePosixPath(config).name)
+    cores, memory = SYNAPSE_SIZES[syn.executor_size]
+    conf = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)}
+    packages = _packages(settings, runner)
+    if packages:
+        conf["spark.jars.packages"] = ",".join(packages)
+    payload = SparkBatchJobOptions(
+        name=f"lakehouse-{job.name}",
+        file=resolved.file,
+        class_name=resolved.main_class,
+        arguments=resolved.args,
+        python_files=None if resolved.main_class else [archive],
+        files=[config],
+        configuration=conf,
+        driver_memory=memory,
+        driver_cores=cores,
+        executor_memory=memory,
+        executor_cores=cores,
+        executor_count=syn.executor_count,
+        tags={"app": "lakehouse", "job": job.name},
+    )
+    return AzureSynapseRunSparkBatchOperator(
+        azure_synapse_conn_id=syn.conn_id,
+        spark_pool=syn.spark_pool,
+        payload=payload,
+        timeout=int(task["execution_timeout"].total_seconds()),
+        **task,
+    )
+
+
+def dataproc_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
+    """DataprocCreateBatchOperator: a Serverless batch; a retried attempt submits a new batch id."""
+    from airflow.providers.google.cloud.operators.dataproc import DataprocCreateBatchOperator
+
+    dp = _section(settings, runner)
+    artifacts = runner.artifacts
+
+    def check(key: str, uri: str) -> str:
+        return _check_uri(settings, key, uri, ("gs://",), "dataproc")
+
+    config = check(f"{ARTIFACTS}.config_uri", artifacts.config_uri)
+    archive = check(f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
+    resolved = _resolve(settings, runner, job, check, PurePosixPath(config).name)
+    if resolved.main_class:
+        work = {
+            "spark_batch": {
+                "main_class": resolved.main_class,
+                "jar_file_uris": [resolved.file],
+                "file_uris": [config],
+                "args": resolved.args,
+            }
+        }
+    else:
+        work = {
+            "pyspark_batch": {
+                "main_python_file_uri": resolved.file,
+                "python_file_uris": [archive],
+                "file_uris": [config],
+                "args": resolved.args,
+            }
+        }
+    properties = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)}
+    packages = _packages(settings, runner)
+    if packages:
+        properties["spark.jars.packages"] = ",".join(packages)
+    execution: dict[str, Any] = {"ttl": {"seconds": int(task["execution_timeout"].total_seconds())}}
+    if dp.service_account:
+        execution["service_account"] = dp.service_account
+    if dp.subnetwork_uri:
+        execution["subnetwork_uri"] = dp.subnetwork_uri
+    if dp.network_tags:
+        execution["network_tags"] = list(dp.network_tags)
+    batch = {
+        **work,
+        "runtime_config": {"version": dp.runtime_version, "properties": properties},
+        "environment_config": {"execution_config": execution},
+        "labels": {"app": "lakehouse", "job": job.name.replace("_", "-")},
+    }
+    return DataprocCreateBatchOperator(
+        project_id=dp.project_id,
+        region=dp.region,
+        gcp_conn_id=dp.gcp_conn_id,
+        batch=batch,
+        batch_id_prefix=f"lakehouse-{job.name.replace('_', '-')}",
+        **task,
+    )
+
+
+_BUILDERS = {
+    "local": local_operator,
+    "databricks": databricks_operator,
+    "synapse": synapse_operator,
+    "dataproc": dataproc_operator,
+}

@@ -1,0 +1,58 @@
+"""Bronze -> silver -> gold -> PostgreSQL serving -> quality checks, on the runner the config names."""
+
+from airflow.sdk import DAG, Asset, TaskGroup
+
+from lakehouse_dags.checks import quality_tasks
+from lakehouse_dags.defaults import (
+    airflow_settings,
+    dag_settings,
+    default_args,
+    start_date,
+    table_uri,
+    timeout,
+)
+from lakehouse_dags.runners import SparkJob, spark_operator
+from lakehouse_dags.serving import load_task, migrate_task
+
+settings = dag_settings()
+GOLD = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
+
+with DAG(
+    dag_id="lakehouse_pipeline",
+    description=__doc__,
+    schedule=airflow_settings(settings).schedule,
+    start_date=start_date(settings),
+    catchup=False,
+    max_active_runs=1,
+    default_args=default_args(settings),
+    tags=["lakehouse", settings.environment, airflow_settings(settings).runner.kind],
+):
+    bronze = spark_operator(
+        settings,
+        SparkJob("bronze", ("--trigger", "available-now")),
+        task_id="bronze",
+        timeout=timeout(settings, "bronze"),
+    )
+    silver = spark_operator(
+        settings,
+        SparkJob("silver", ("--trigger", "available-now")),
+        task_id="silver",
+        timeout=timeout(settings, "silver"),
+        outlets=[
+            Asset(name=f"silver.{name}", uri=table_uri(settings, "silver", name))
+            for name in ("events", "quarantine", "metrics")
+        ],
+    )
+    gold = spark_operator(
+        settings,
+        SparkJob("gold"),
+        task_id="gold",
+        timeout=timeout(settings, "gold"),
+        outlets=[Asset(name=f"gold.{name}", uri=table_uri(settings, "gold", name)) for name in GOLD],
+    )
+    load = load_task(settings)
+    with TaskGroup("quality") as quality:
+        quality_tasks(settings)
+
+    bronze >> silver >> gold >> load >> quality
+    migrate_task(settings) >> load

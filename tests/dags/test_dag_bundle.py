@@ -1,0 +1,78 @@
+"""The deployable DAG folder imports with only itself on sys.path, for every example config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_python
+from dag_probe import DAGBAG_REPORT, parse_marked
+
+from scripts.build_dag_bundle import build
+
+CONFIGS = ["local.yml", "azure.example.yml", "gcp.example.yml"]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_bundle_imports_with_only_itself_on_the_path(config: str, airflow_home: Path, tmp_path: Path) -> None:
+    bundle = build(REPO / "config" / config, tmp_path / "bundle")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = run_python(
+        DAGBAG_REPORT.format(folder=str(bundle)),
+        pythonpath=[bundle],
+        cwd=elsewhere,
+        env={"AIRFLOW_HOME": str(airflow_home)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(parse_marked(result.stdout, "REPORT"))
+    assert report["errors"] == {}
+    assert set(report["dags"]) == {"lakehouse_pipeline", "lakehouse_maintenance"}
+    assert report["heavy_modules"] == []
+    assert (bundle / "config" / "deployed.yml").read_text() == (REPO / "config" / config).read_text()
+    assert not (bundle / "spark").exists()
+
+
+def test_bundle_loader_and_migrations_import_from_the_bundle(airflow_home: Path, tmp_path: Path) -> None:
+    bundle = build(REPO / "config" / "gcp.example.yml", tmp_path / "bundle")
+    code = (
+        "import postgres.loader, postgres.migrate, lakehouse_dags.serving, lakehouse_dags.checks\n"
+        "print('FILES' + repr(sorted(m.file_name for m in postgres.migrate.discover())))\n"
+        "print('FROM' + postgres.loader.__file__)\n"
+    )
+    result = run_python(code, pythonpath=[bundle], cwd=tmp_path, env={"AIRFLOW_HOME": str(airflow_home)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert parse_marked(result.stdout, "FROM").startswith(str(bundle))
+    shipped = sorted(p.name for p in (REPO / "postgres" / "migrations").glob("*.sql"))
+    assert parse_marked(result.stdout, "FILES") == repr(shipped)
+
+
+def test_bundle_requirements_pin_the_runner_provider(tmp_path: Path) -> None:
+    bundle = build(REPO / "config" / "azure.example.yml", tmp_path / "bundle")
+    lines = (bundle / "requirements.txt").read_text().splitlines()
+    names = [line.split("==")[0] for line in lines]
+    assert "apache-airflow-providers-databricks" in names
+    assert "apache-airflow-providers-google" not in names
+    assert {"apache-airflow-providers-postgres", "psycopg2-binary", "deltalake", "pyarrow"} <= set(names)
+    assert all("==" in line for line in lines)
+    assert "apache-airflow" not in names
+
+
+def test_bad_config_is_a_dag_import_error_naming_the_key(write_config, airflow_home: Path, tmp_path: Path) -> None:
+    def edit(data):
+        data["airflow"]["runner"]["artifacts"]["config_uri"] = "https://example.com/gcp.yml"
+
+    bundle = build(write_config("dataproc", edit), tmp_path / "bundle")
+    result = run_python(
+        DAGBAG_REPORT.format(folder=str(bundle)),
+        pythonpath=[bundle],
+        cwd=tmp_path,
+        env={"AIRFLOW_HOME": str(airflow_home)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    errors = json.loads(parse_marked(result.stdout, "REPORT"))["errors"]
+    assert set(errors) == {"lakehouse_pipeline.py", "lakehouse_maintenance.py"}
+    for message in errors.values():
+        assert "key 'airflow.runner.artifacts.config_uri' is 'https://example.com/gcp.yml'" in message
+        assert "deployed.yml" in message

@@ -1,0 +1,153 @@
+"""Quality-check comparisons say which check failed and by how much; failure alerts never raise."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
+
+
+def test_marts_match_the_loader() -> None:
+    from lakehouse_dags.serving import MARTS as DAG_MARTS
+    from postgres.loader import MARTS as LOADER_MARTS
+
+    assert DAG_MARTS == LOADER_MARTS
+
+
+def test_rows_vs_gold_reports_each_difference() -> None:
+    from lakehouse_dags.checks import rows_vs_gold
+
+    audited = {t: ("id-1", 4) for t in MARTS if t != "fct_sessions"}
+    gold = {t: ("id-1", 4, 10) for t in MARTS}
+    gold["dim_users"] = ("id-1", 5, 10)
+    serving = {t: 10 for t in MARTS}
+    serving["dim_products"] = 8
+    found = [str(m) for m in rows_vs_gold(audited, gold, serving)]
+    assert found == [
+        "gold dim_users version published to serving vs gold's current: expected 5, got 4 (off by -1)",
+        "serving.dim_products rows vs gold v4: expected 10, got 8 (off by -2)",
+        "pipeline.load_audit has no successful load of serving.fct_sessions: expected a row, got none",
+    ]
+
+
+def test_rows_vs_gold_passes_when_equal() -> None:
+    from lakehouse_dags.checks import rows_vs_gold
+
+    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: ("i", 2, 7) for t in MARTS}, {t: 7 for t in MARTS}) == []
+
+
+def test_revenue_mismatch_fails_with_the_amount() -> None:
+    from lakehouse_dags.checks import QualityCheckError, raise_if_any, sums_agree
+
+    sums = {
+        "fct_purchases_daily": (Decimal("100.50"), 3),
+        "dim_products": (Decimal("100.50"), 3),
+        "dim_users": (Decimal("100.00"), 3),
+        "fct_sessions": (Decimal("100.50"), 3),
+    }
+    found = sums_agree(sums, Decimal("100.50"), 3)
+    with pytest.raises(QualityCheckError) as caught:
+        raise_if_any("revenue_reconciles", found, "")
+    assert str(caught.value) == (
+        "quality check revenue_reconciles failed, 1 difference(s): serving.dim_users revenue_gbp vs "
+        "serving.fct_purchases_daily: expected 100.50, got 100.00 (off by -0.50)"
+    )
+
+
+def test_days_vs_silver_lists_missing_and_different_days() -> None:
+    from lakehouse_dags.checks import days_vs_silver
+
+    d1, d2 = date(2025, 6, 1), date(2025, 6, 2)
+    silver = {d1: (2, 3, Decimal("30.00")), d2: (1, 1, Decimal("5.00"))}
+    serving = {d1: (2, 3, Decimal("29.99"))}
+    assert [str(m) for m in days_vs_silver(silver, serving)] == [
+        "2025-06-01 revenue_gbp (silver vs serving.fct_purchases_daily): expected 30.00, got 29.99 (off by -0.01)",
+        "2025-06-02 purchases (silver vs serving.fct_purchases_daily): expected 1, got 0 (off by -1)",
+        "2025-06-02 units (silver vs serving.fct_purchases_daily): expected 1, got 0 (off by -1)",
+        "2025-06-02 revenue_gbp (silver vs serving.fct_purchases_daily): expected 5.00, got 0 (off by -5.00)",
+    ]
+
+
+def test_ledger_flags_unbalanced_batches() -> None:
+    from lakehouse_dags.checks import ledger_balances
+
+    batches = [
+        {"stream": "silver", "batch_id": 0, "rows_in": 10, "inserted": 7, "quarantined": 2, "duplicates": 1},
+        {"stream": "silver", "batch_id": 1, "rows_in": 10, "inserted": 7, "quarantined": 2, "duplicates": 0},
+    ]
+    assert [str(m) for m in ledger_balances(batches)] == [
+        "silver metrics silver batch 1 rows_in vs inserted+quarantined+duplicates: expected 10, got 9 (off by -1)"
+    ]
+
+
+def test_silver_daily_purchases_is_exact() -> None:
+    import pyarrow as pa
+
+    from lakehouse_dags.checks import silver_daily_purchases
+
+    d1 = date(2025, 6, 1)
+    table = pa.table(
+        {
+            "event_date": pa.array([d1, d1, d1], pa.date32()),
+            "event_type": ["purchase", "purchase", "page_view"],
+            "price_gbp": pa.array([Decimal("0.10"), Decimal("0.20"), None], pa.decimal128(10, 2)),
+            "quantity": pa.array([3, 1, None], pa.int32()),
+        }
+    )
+    silver = SimpleNamespace(to_pyarrow_table=lambda columns: table.select(columns))
+    assert silver_daily_purchases(silver) == {d1: (2, 4, Decimal("0.50"))}
+
+
+def _context():
+    ti = SimpleNamespace(dag_id="lakehouse_pipeline", task_id="gold", run_id="manual__2025", try_number=3)
+    return {"ti": ti, "exception": RuntimeError("gold failed:\n  silver missing")}
+
+
+def test_alert_line_names_dag_task_run_try_and_exception(caplog) -> None:
+    from lakehouse_dags.callbacks import alert_on_failure
+
+    with caplog.at_level("ERROR", logger="lakehouse.alerts"):
+        alert_on_failure(_context())
+    assert caplog.messages == [
+        "LAKEHOUSE TASK FAILED dag=lakehouse_pipeline task=gold run_id=manual__2025 try=3 "
+        "error=RuntimeError: gold failed: silver missing"
+    ]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802
+        length = int(self.headers["Content-Length"])
+        _Hook.received.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_webhook_receives_the_alert_and_failures_never_raise(monkeypatch, caplog) -> None:
+    from lakehouse_dags import callbacks
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hook"
+        monkeypatch.setattr(callbacks, "webhook_url", lambda conn_id: url)
+        callbacks.alert_on_failure(_context(), alert_conn_id="alerts")
+        assert _Hook.received and _Hook.received[-1]["text"].startswith("LAKEHOUSE TASK FAILED dag=lakehouse_pipeline")
+
+        monkeypatch.setattr(callbacks, "webhook_url", lambda conn_id: "http://127.0.0.1:9/closed")
+        with caplog.at_level("ERROR", logger="lakehouse.alerts"):
+            callbacks.alert_on_failure(_context(), alert_conn_id="alerts")
+        assert any(m.startswith("alert webhook alerts not posted:") for m in caplog.messages)
+    finally:
+        server.shutdown()

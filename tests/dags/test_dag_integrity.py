@@ -1,0 +1,107 @@
+"""The DAG folder parses, fast, without pyspark, with retries and timeouts on every task and no cycles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import DAGS, REPO, run_python
+from dag_probe import DAGBAG_REPORT, IMPORT_TIME, parse_marked
+
+DAG_FILES = sorted(DAGS.glob("*.py"))
+LOCAL_CONFIG = REPO / "config" / "local.yml"
+
+
+@pytest.fixture(scope="module")
+def report(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    cwd = tmp_path_factory.mktemp("elsewhere")
+    result = run_python(
+        DAGBAG_REPORT.format(folder=str(DAGS)),
+        pythonpath=[REPO, DAGS],
+        cwd=cwd,
+        env={"AIRFLOW_HOME": str(airflow_home), "LAKEHOUSE_CONFIG": str(LOCAL_CONFIG)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(parse_marked(result.stdout, "REPORT"))
+
+
+def test_every_dag_file_imports_without_errors(report: dict) -> None:
+    assert report["errors"] == {}
+    assert {Path(d["fileloc"]).name for d in report["dags"].values()} == {p.name for p in DAG_FILES}
+    assert set(report["dags"]) == {"lakehouse_pipeline", "lakehouse_maintenance"}
+
+
+def test_no_spark_or_lake_code_is_imported_at_parse(report: dict) -> None:
+    assert report["heavy_modules"] == []
+
+
+def test_every_task_retries_with_backoff_timeout_and_alert(report: dict) -> None:
+    for dag_id, dag in report["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            where = f"{dag_id}.{task_id}"
+            assert task["retries"] == 2, where
+            assert task["timeout_s"] and task["timeout_s"] > 0, where
+            assert task["backoff"] == 2.0, where
+            assert task["max_retry_delay_s"] == 600, where
+            assert task["failure_callback"], where
+
+
+def test_pipeline_schedule_and_order(report: dict) -> None:
+    dag = report["dags"]["lakehouse_pipeline"]
+    assert dag["schedule"] == "@daily"
+    assert dag["start_date"] == "2025-01-01T00:00:00+00:00"
+    assert dag["timezone"] == "UTC"
+    assert dag["catchup"] is False
+    assert dag["max_active_runs"] == 1
+    assert dag["tags"] == ["lakehouse", "local"]
+    tasks = dag["tasks"]
+    assert tasks["bronze"]["upstream"] == []
+    assert tasks["silver"]["upstream"] == ["bronze"]
+    assert tasks["gold"]["upstream"] == ["silver"]
+    assert tasks["load_serving"]["upstream"] == ["gold", "migrate"]
+    checks = [t for t in tasks if t.startswith("quality.")]
+    assert len(checks) == 8
+    assert all(tasks[t]["upstream"] == ["load_serving"] for t in checks)
+    assert tasks["bronze"]["timeout_s"] == 1800
+    assert tasks["quality.rows_match_gold"]["timeout_s"] == 300
+
+
+def test_assets_published_for_silver_gold_and_serving(report: dict) -> None:
+    tasks = report["dags"]["lakehouse_pipeline"]["tasks"]
+    lake = (REPO / ".local" / "lake").resolve()
+    assert tasks["silver"]["outlets"] == [f"file://{lake}/silver/{t}" for t in ("events", "metrics", "quarantine")]
+    marts = sorted(["dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions"])
+    assert tasks["gold"]["outlets"] == [f"file://{lake}/gold/{t}" for t in marts]
+    assert tasks["load_serving"]["outlets"] == [f"postgres://127.0.0.1:5433/lakehouse/serving/{t}" for t in marts]
+
+
+def test_maintenance_is_weekly_on_the_same_runner(report: dict) -> None:
+    dag = report["dags"]["lakehouse_maintenance"]
+    assert dag["schedule"] == "0 3 * * 0"
+    assert dag["tasks"]["maintenance"]["type"] == "BashOperator"
+    assert dag["tasks"]["maintenance"]["timeout_s"] == 3600
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_imports_well_under_a_second(dag_file: Path, airflow_home: Path, tmp_path: Path) -> None:
+    result = run_python(
+        IMPORT_TIME.format(path=str(dag_file)),
+        pythonpath=[REPO, DAGS],
+        cwd=tmp_path,
+        env={"AIRFLOW_HOME": str(airflow_home), "LAKEHOUSE_CONFIG": str(LOCAL_CONFIG)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seconds = json.loads(parse_marked(result.stdout, "SECONDS"))
+    assert seconds < 0.5, f"{dag_file.name} took {seconds:.2f}s to import once Airflow was loaded"
+
+
+def test_ruff_air_rules_pass_on_dags() -> None:
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run(
+        [str(ruff), "check", "--select", "AIR,E,F,W,I,B,UP", "dags"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,0 +1,107 @@
+"""The compiled fast path must give exactly validate_payload's verdict, on generated and on hostile payloads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from kafka import events
+from kafka.contract import validate_payload
+from kafka.contract_fast import check_payload
+
+NOW = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
+BASE = {
+    "event_id": "3f2a9c1e-7b4d-4e8a-9f21-0c5d6e7f8a9b",
+    "event_ts": "2025-06-01T12:34:56.789Z",
+    "schema_version": "1.0",
+    "user_id": "u_1",
+    "session_id": "s_1",
+    "event_type": "purchase",
+    "product_id": "p_1",
+    "price_gbp": 19.99,
+    "quantity": 2,
+    "device": "mobile",
+    "country": "GB",
+}
+
+
+def event(**changes) -> bytes:
+    return json.dumps({**BASE, **changes}).encode()
+
+
+def with_price(text: bytes) -> bytes:
+    return event().replace(b"19.99", text)
+
+
+HOSTILE = {
+    "valid": event(),
+    "invalid utf-8": b'{"event_id": "\xff"}',
+    "raw NUL byte in a string": event(user_id="u\x00").replace(b"\\u0000", b"\x00"),
+    "escaped NUL in a string": event(user_id="u\x00"),
+    "nesting bomb": b"[" * 100_000,
+    "huge extra field": event(pad="x" * 2_000_000),
+    "JSON array": b"[1, 2]",
+    "JSON string": b'"purchase"',
+    "price as string": event(price_gbp="19.99"),
+    "quantity as string": event(quantity="2"),
+    "NaN": with_price(b"NaN"),
+    "Infinity": with_price(b"Infinity"),
+    "-Infinity": with_price(b"-Infinity"),
+    "three decimals": with_price(b"19.999"),
+    "1e400": with_price(b"1e400"),
+    "1e-400": with_price(b"1e-400"),
+    "exponent form": with_price(b"1.999e1"),
+    "integer price": event(price_gbp=20),
+    "negative zero": with_price(b"-0.0"),
+    "offset zone": event(event_ts="2025-06-01T13:34:56.789+01:00"),
+    "space separator": event(event_ts="2025-06-01 12:34:56.789"),
+    "epoch millis": event(event_ts=1748781296789),
+    "month 13": event(event_ts="2025-13-01T12:34:56.789Z"),
+    "leap second": event(event_ts="2025-06-30T23:59:60.000Z"),
+    "future": event(event_ts="2025-06-01T13:05:00.001Z"),
+    "just inside skew": event(event_ts="2025-06-01T13:05:00.000Z"),
+    "unknown extra fields": event(extra={"nested": [1, 2]}, another=None),
+    "duplicate key": event()[:-1] + b', "quantity": 3}',
+    "empty value": b"",
+    "null value": None,
+    "whitespace": b"   ",
+    "page view with price": event(event_type="page_view"),
+    "purchase without quantity": event(quantity=None),
+    "quantity 2.0": event(quantity=2.0),
+    "quantity true": event(quantity=True),
+    "upper-case uuid": event(event_id=BASE["event_id"].upper()),
+    "lone surrogate id": event(event_id="\ud800abc"),
+    "unknown event type": event(event_type="refund"),
+    "missing event_id": json.dumps({k: v for k, v in BASE.items() if k != "event_id"}).encode(),
+    "schema major 2": event(schema_version="2.0"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_fast_path_agrees_with_the_contract_on_hostile_input(name):
+    raw = HOSTILE[name]
+    document, violations = check_payload(raw, now=NOW)
+    assert violations == validate_payload(raw, now=NOW)
+    if not violations:
+        assert document is not None and document["event_id"] == json.loads(raw)["event_id"]
+
+
+def test_fast_path_agrees_on_every_generated_kind():
+    records = list(events.generate(5_000, seed=7, anomalies=events.DEFAULT_ANOMALIES, now=NOW))
+    kinds = {kind for _, _, kind, _ in records}
+    assert kinds >= {"valid", "malformed_json", "invalid_utf8", "future_timestamp", "negative_price"}
+    for _, value, kind, _ in records:
+        assert check_payload(value, now=NOW)[1] == validate_payload(value, now=NOW), kind
+
+
+def test_valid_prices_stay_exact_decimals():
+    document, violations = check_payload(with_price(b"0.10"), now=NOW)
+    assert violations == []
+    assert str(document["price_gbp"]) == "0.10"
+
+
+def test_naive_now_is_refused():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check_payload(event(), now=datetime(2025, 6, 1))
