@@ -14,8 +14,10 @@ CONFIG ?= config/local.yml
 export LAKEHOUSE_CONFIG := $(CONFIG)
 MVN := mvn -q -B
 KAFKA_JARS := .local/jars/kafka
+SPARK_JARS := .local/jars/spark
+SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,9 +34,35 @@ $(KAFKA_JARS)/.resolved: kafka/broker/pom.xml
 	$(MVN) -f kafka/broker/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(KAFKA_JARS)
 	@touch $@
 
+$(SPARK_JARS)/.resolved: spark/jars/pom.xml
+	rm -rf $(CURDIR)/$(SPARK_JARS)
+	$(MVN) -f spark/jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(SPARK_JARS)
+	@touch $@
+
 install: $(VENV)/.synced jars ## Install the Python environment (uv) and the JVM jars (Maven)
 
-jars: $(KAFKA_JARS)/.resolved ## Resolve the pinned Kafka broker jars from Maven Central
+jars: $(KAFKA_JARS)/.resolved $(SPARK_JARS)/.resolved ## Resolve the pinned Kafka broker and Spark connector jars from Maven Central
+
+spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
+	$(PY) -m scripts.build_archive
+
+bronze: stack-up ## Stream Kafka into bronze Delta: make bronze ARGS="--trigger continuous"
+	$(PY) -m spark.jobs.bronze $(ARGS)
+
+silver: install ## Stream bronze into silver, quarantine and metrics: make silver ARGS="--trigger continuous"
+	$(PY) -m spark.jobs.silver $(ARGS)
+
+gold: install ## Refresh the gold marts from silver's change feed: make gold ARGS=--full-refresh to rebuild
+	$(PY) -m spark.jobs.gold $(ARGS)
+
+maintenance: install ## OPTIMIZE and VACUUM (7-day retention) every lake table
+	$(PY) -m spark.jobs.maintenance $(ARGS)
+
+dags-bundle: install ## Assemble .local/dist/dags (DAGs + config + postgres + requirements): make dags-bundle CONFIG=...
+	$(PY) -m scripts.build_dag_bundle --config $(CONFIG)
+
+airflow-run: stack-up spark-archive ## Run lakehouse_pipeline once with `airflow dags test` (AIRFLOW_HOME=.local/airflow)
+	$(PY) -m scripts.run_dag_local --config $(CONFIG) $(ARGS)
 
 stack-up: install ## Start the local Kafka broker and PostgreSQL (idempotent)
 	$(PY) -m scripts.stack up
@@ -76,4 +104,4 @@ bench-events: install ## Benchmark the event generator alone
 	$(PY) -m scripts.bench_events
 
 clean: stack-down ## Remove runtime state under .local/ (keeps the installed tools)
-	rm -rf .local/stack .local/lake .local/demo .local/bench
+	rm -rf .local/stack .local/lake .local/demo .local/bench .local/airflow .local/dist

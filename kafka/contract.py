@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pkgutil
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,8 +77,8 @@ class Violation:
 
 
 def load_contract() -> dict[str, Any]:
-    """A fresh copy of the contract, so callers may annotate it without affecting others."""
-    return json.loads(CONTRACT_PATH.read_text(encoding="utf-8"))
+    """A fresh copy of the contract; read as package data so it also loads from a --py-files zip."""
+    return json.loads(pkgutil.get_data("kafka", "schemas/event.schema.json"))
 
 
 def contract_version() -> str:

@@ -1,7 +1,9 @@
 """Usage: python -m scripts.demo [--config PATH] [--events N] [--seed N]
 
-Runs the pipeline end to end on the local stack and prints a reconciliation table with a verdict.
-Each run gets its own topic and lake under .local/demo/ so reruns never mix with earlier data.
+Runs the pipeline end to end on the local stack: produce with anomalies, run the lakehouse_pipeline DAG
+for real (bronze -> silver -> gold -> PostgreSQL -> checks), then reconcile every layer against the
+producer's manifest and print a verdict. Each run gets its own topic and lake under .local/demo/ so reruns
+never mix with earlier data.
 """
 
 from __future__ import annotations
@@ -14,11 +16,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
 from confluent_kafka.admin import AdminClient
+from deltalake import DeltaTable
 
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce, topic_audit
 from kafka.client_config import client_config
+from kafka.manifest import ids_sha256
+from scripts import build_archive, run_dag_local
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".local" / "demo"
@@ -46,11 +52,80 @@ def forget_earlier_runs(settings: Settings, keep: str) -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def print_table(rows: list[tuple[str, int, int, bool]]) -> None:
+def lake_rows(settings: Settings, manifest: dict) -> list[tuple[str, int, int, bool]]:
+    """Bronze, silver, quarantine and the metrics ledger against the manifest, read with delta-rs (no JVM)."""
+    expected, hashes = manifest["expected"], manifest["expected_ids_sha256"]
+
+    def table(layer: str, name: str, columns: list[str]):
+        return DeltaTable(settings.storage.table_uri(layer, name)).to_pyarrow_table(columns=columns).to_pylist()
+
+    bronze = len(table("bronze", "events", ["offset"]))
+    silver_ids = [r["event_id"] for r in table("silver", "events", ["event_id"])]
+    quarantine: dict[str, int] = {}
+    for row in table("silver", "quarantine", ["reason"]):
+        quarantine[row["reason"]] = quarantine.get(row["reason"], 0) + 1
+    ledger = table("silver", "metrics", ["rows_in", "inserted", "quarantined", "duplicates"])
+    sums = {k: sum(r[k] for r in ledger) for k in ("rows_in", "inserted", "quarantined", "duplicates")}
+    rows = [
+        ("bronze rows", manifest["delivered"], bronze, bronze == manifest["delivered"]),
+        (
+            "silver rows (ids match)",
+            expected["silver"],
+            len(silver_ids),
+            len(silver_ids) == len(set(silver_ids)) == expected["silver"]
+            and ids_sha256(silver_ids) == hashes["silver"],
+        ),
+        (
+            "duplicates skipped",
+            expected["duplicates"],
+            sums["duplicates"],
+            sums["duplicates"] == expected["duplicates"],
+        ),
+    ]
+    for code in sorted(set(expected["quarantine"]) | set(quarantine)):
+        want, got = expected["quarantine"].get(code, 0), quarantine.get(code, 0)
+        rows.append((f"quarantined: {code}", want, got, want == got))
+    balanced = sums["rows_in"] == sums["inserted"] + sums["quarantined"] + sums["duplicates"] == bronze
+    rows.append(("ledger: in = silver + quarantine + dup", bronze, sums["rows_in"], balanced))
+    return rows
+
+
+def revenue_rows(settings: Settings) -> tuple[list[tuple[str, str, str, bool]], str]:
+    """Revenue summed in silver, gold and PostgreSQL: exact decimals, so they must agree to the penny."""
+    silver = DeltaTable(settings.storage.table_uri("silver", "events")).to_pyarrow_table(
+        columns=["event_type", "price_gbp", "quantity"]
+    )
+    silver_revenue = sum(
+        (r["price_gbp"] * r["quantity"] for r in silver.to_pylist() if r["event_type"] == "purchase"),
+        start=0,
+    )
+    gold = DeltaTable(settings.storage.table_uri("gold", "fct_purchases_daily")).to_pyarrow_table(
+        columns=["revenue_gbp"]
+    )
+    gold_revenue = sum((r["revenue_gbp"] for r in gold.to_pylist()), start=0)
+    with psycopg2.connect(settings.postgres_dsn()) as conn, conn.cursor() as cur:
+        cur.execute("select coalesce(sum(revenue_gbp), 0) from serving.fct_purchases_daily")
+        pg_revenue = cur.fetchone()[0]
+    ok = silver_revenue == gold_revenue == pg_revenue
+    rows = [
+        ("revenue_gbp: silver purchases", str(silver_revenue), str(silver_revenue), True),
+        (
+            "revenue_gbp: gold fct_purchases_daily",
+            str(silver_revenue),
+            str(gold_revenue),
+            gold_revenue == silver_revenue,
+        ),
+        ("revenue_gbp: postgres serving", str(silver_revenue), str(pg_revenue), pg_revenue == silver_revenue),
+    ]
+    return rows, "agree" if ok else "DISAGREE"
+
+
+def print_table(title: str, rows: list[tuple[str, object, object, bool]]) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"\n  {'':{width}}  {'expected':>10}  {'found':>10}")
+    print(f"\n  {title:{width}}  {'expected':>12}  {'found':>12}")
     for what, expected, found, ok in rows:
-        print(f"  {what:{width}}  {expected:>10,}  {found:>10,}  {'ok' if ok else 'MISMATCH'}")
+        fmt = (lambda v: f"{v:>12,}") if isinstance(expected, int) else (lambda v: f"{v!s:>12}")
+        print(f"  {what:{width}}  {fmt(expected)}  {fmt(found)}  {'ok' if ok else 'MISMATCH'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,22 +163,49 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     outcomes = topic_audit.classify(topic_audit.read_topic(settings), now=datetime.now(UTC))
-    rows = topic_audit.reconcile(run.manifest, outcomes)
-    print_table(rows)
-    verdict = all(ok for *_, ok in rows)
-    holds = "exactly" if verdict else "NOT"
-    print(f"\nverdict: {'PASS' if verdict else 'FAIL'}: the broker holds {holds} what the manifest says")
+    broker = topic_audit.reconcile(run.manifest, outcomes)
+    print_table("broker (topic read back)", broker)
+
+    config = Path(settings.source).resolve()
+    build_archive.main([])
+    print("\nrunning the lakehouse_pipeline DAG (bronze -> silver -> gold -> load -> checks) with airflow dags test")
+    dag_ok = run_dag_local.main(["--config", str(config)]) == 0
+    lake, money, money_verdict = [], [], "not reached"
+    if dag_ok:
+        lake = lake_rows(settings, run.manifest)
+        money, money_verdict = revenue_rows(settings)
+        print_table("lake (Delta tables)", lake)
+        print_table("money", money)
+    rows = broker + lake + money
+    verdict = dag_ok and all(ok for *_, ok in rows)
+    print(
+        f"\nverdict: {'PASS' if verdict else 'FAIL'}: "
+        + (
+            "every event is accounted for and revenue agrees across silver, gold and PostgreSQL"
+            if verdict
+            else ("the DAG run failed: see the task logs above" if not dag_ok else "see MISMATCH rows")
+        )
+    )
 
     summary = {
         "run_id": run_id,
         "topic": settings.kafka.topic,
+        "lake": str(run_dir / "lake"),
         "manifest": str(run.manifest_path),
+        "dag_run": "success" if dag_ok else "failed",
         "rows": [{"what": w, "expected": e, "found": f, "ok": ok} for w, e, f, ok in rows],
+        "revenue": money_verdict,
         "verdict": "pass" if verdict else "fail",
     }
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     (DEMO_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    dsn = settings.postgres_dsn()
     print(f"summary: {DEMO_DIR / 'summary.json'}")
+    print(f"query the marts:  psql '{dsn}' -c 'select * from serving.fct_purchases_daily order by event_date'")
+    print(
+        "Airflow UI:       AIRFLOW_HOME=.local/airflow PYTHONPATH=. .venv/bin/airflow standalone"
+        "  (then http://localhost:8080)"
+    )
     return 0 if verdict else 1
 
 

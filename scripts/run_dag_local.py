@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     archive = ROOT / runner.artifacts.archive_uri
     if runner.kind == "local" and not archive.is_file():
         print(
-            f"error: {archive} (airflow.runner.artifacts.archive_uri) is missing: run `make archive`",
+            f"error: {archive} (airflow.runner.artifacts.archive_uri) is missing: run `make spark-archive`",
             file=sys.stderr,
         )
         return 1

@@ -1,0 +1,219 @@
+"""Gold's Delta I/O: rebuild or incrementally refresh the marts from silver, recording the silver version last."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructField, StructType
+
+from config.settings import Settings
+from spark.gold import dim_products, dim_users, fct_funnel_daily, fct_purchases_daily, fct_sessions
+from spark.gold_incremental import (
+    FULL_REFRESH_HINT,
+    GoldPlan,
+    GoldStateError,
+    changed_keys,
+    days_spanned,
+    differs,
+    in_dates,
+    plan_run,
+    touched,
+)
+from spark.maintenance import SMALL_FILE_PROPERTIES
+
+FROM_EVENTS: dict[str, tuple[str, Callable[[DataFrame], DataFrame]]] = {
+    "dim_users": ("user_id", dim_users),
+    "dim_products": ("product_id", dim_products),
+    "fct_purchases_daily": ("event_date", fct_purchases_daily),
+    "fct_sessions": ("session_id", fct_sessions),
+}
+MARTS = (*FROM_EVENTS, "fct_funnel_daily")
+STATE_SCHEMA = "silver_version bigint, mode string"
+MART_PROPERTIES = {**SMALL_FILE_PROPERTIES, "delta.enableChangeDataFeed": "true"}
+
+
+@dataclass(frozen=True)
+class GoldPaths:
+    """Where gold reads silver and keeps its marts and its state table."""
+
+    silver: str
+    gold_dir: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GoldPaths:
+        return cls(
+            silver=settings.storage.table_uri("silver", "events"),
+            gold_dir=settings.storage.table_uri("gold", "").rstrip("/"),
+        )
+
+    def mart(self, name: str) -> str:
+        return f"{self.gold_dir}/{name}"
+
+    @property
+    def state(self) -> str:
+        return f"{self.gold_dir}/_state"
+
+
+@dataclass(frozen=True)
+class GoldResult:
+    """What a run did: its plan and, per mart, how many keys it recomputed (rows written, for a full run)."""
+
+    plan: GoldPlan
+    recomputed: dict[str, int] = field(default_factory=dict)
+
+
+def refresh_gold(spark: SparkSession, paths: GoldPaths, full_refresh: bool = False) -> GoldResult:
+    """Bring every mart up to silver's current version; the state row is written last, so a crash is redone."""
+    current = _silver_version(spark, paths.silver)
+    previous = None if full_refresh else read_state(spark, paths.state)
+    plan = plan_run(previous, current, full_refresh)
+    if plan.mode == "noop":
+        return GoldResult(plan)
+    silver = spark.read.format("delta").option("versionAsOf", plan.end_version).load(paths.silver)
+    recomputed = _rebuild(spark, paths, silver) if plan.mode == "full" else _apply(spark, paths, silver, plan)
+    write_state(spark, paths.state, plan)
+    return GoldResult(plan, recomputed)
+
+
+def read_state(spark: SparkSession, state_uri: str) -> int | None:
+    """The silver version the last successful run processed, or None before the first run."""
+    if not DeltaTable.isDeltaTable(spark, state_uri):
+        return None
+    row = spark.read.format("delta").load(state_uri).first()
+    return None if row is None else int(row["silver_version"])
+
+
+def _silver_version(spark: SparkSession, uri: str) -> int:
+    if not DeltaTable.isDeltaTable(spark, uri):
+        raise GoldStateError(
+            f"no silver Delta table at {uri}: run the silver job first (python -m spark.jobs.silver), "
+            "or point storage.lake_uri at the lake that holds it"
+        )
+    return int(DeltaTable.forPath(spark, uri).history(1).first()["version"])
+
+
+def write_state(spark: SparkSession, state_uri: str, plan: GoldPlan) -> None:
+    """Record the silver version the marts now reflect: the last write of a run."""
+    state = spark.createDataFrame([(plan.end_version, plan.mode)], STATE_SCHEMA)
+    state.withColumn("finished_at", F.current_timestamp()).write.format("delta").mode("overwrite").save(state_uri)
+
+
+def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame) -> dict[str, int]:
+    for name, (key, build) in FROM_EVENTS.items():
+        _overwrite(spark, silver.transform(build), paths.mart(name), key)
+    sessions = spark.read.format("delta").load(paths.mart("fct_sessions"))
+    _overwrite(spark, sessions.transform(fct_funnel_daily), paths.mart("fct_funnel_daily"), "event_date")
+    return {name: _rows_written(spark, paths.mart(name)) for name in MARTS}
+
+
+def _rows_written(spark: SparkSession, uri: str) -> int:
+    """Rows the table's last commit wrote, from its operation metrics (no re-read of the data)."""
+    metrics = DeltaTable.forPath(spark, uri).history(1).first()["operationMetrics"] or {}
+    return int(metrics.get("numOutputRows", 0))
+
+
+def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldPlan) -> dict[str, int]:
+    missing = [name for name in MARTS if not DeltaTable.isDeltaTable(spark, paths.mart(name))]
+    if missing:
+        raise GoldStateError(
+            f"gold tables {', '.join(missing)} are missing under {paths.gold_dir}; {FULL_REFRESH_HINT}"
+        )
+    changed, days = _read_changes(spark, paths.silver, plan)
+    try:
+        if not days:
+            return {}
+        changed_days = {day for day, _ in days}
+        purchase_days = {day for day, purchase in days if purchase}
+        recomputed = {"fct_purchases_daily": len(purchase_days)}
+        if purchase_days:
+            daily = silver.where(in_dates("event_date", purchase_days)).transform(fct_purchases_daily)
+            _replace_days(daily, paths.mart("fct_purchases_daily"), purchase_days)
+        recomputed.update(_refresh_sessions(spark, paths, silver, changed, changed_days))
+        for name, key, build in (("dim_users", "user_id", dim_users), ("dim_products", "product_id", dim_products)):
+            keys = touched(changed, key)
+            _merge_keys(spark, paths.mart(name), silver.join(keys, key, "left_semi").transform(build), keys, key)
+            recomputed[name] = keys.count()
+        return recomputed
+    finally:
+        changed.unpersist()
+
+
+def _read_changes(spark: SparkSession, uri: str, plan: GoldPlan) -> tuple[DataFrame, list[tuple[date, bool]]]:
+    """Silver's change feed for the plan's versions, cached, and its distinct (event_date, is purchase) pairs."""
+    try:
+        feed = (
+            spark.read.format("delta")
+            .option("readChangeFeed", "true")
+            .option("startingVersion", plan.start_version)
+            .option("endingVersion", plan.end_version)
+            .load(uri)
+        )
+        changed = changed_keys(feed).persist()
+        pairs = changed.select("event_date", (F.col("event_type") == "purchase").alias("purchase")).distinct()
+        days = [(row["event_date"], bool(row["purchase"])) for row in pairs.collect() if row["event_date"]]
+    except Exception as exc:
+        cause = str(exc).strip().splitlines()[0][:400] if str(exc).strip() else type(exc).__name__
+        raise GoldStateError(
+            f"cannot read the change data feed of silver at {uri} for versions {plan.start_version}.."
+            f"{plan.end_version} ({cause}); gold last processed version {plan.start_version - 1}, and the "
+            f"versions after it were vacuumed, expired from the log or written without change data feed; "
+            f"{FULL_REFRESH_HINT}"
+        ) from exc
+    return changed, days
+
+
+def _refresh_sessions(
+    spark: SparkSession, paths: GoldPaths, silver: DataFrame, changed: DataFrame, changed_days: set[date]
+) -> dict[str, int]:
+    """Recompute touched sessions, then the funnel of every day any of them started on, before or after."""
+    keys = touched(changed, "session_id")
+    known = spark.read.format("delta").load(paths.mart("fct_sessions")).join(keys, "session_id", "left_semi")
+    days = changed_days | {row["event_date"] for row in known.transform(days_spanned).collect()}
+    events = silver.where(in_dates("event_date", days)).join(keys, "session_id", "left_semi")
+    _merge_keys(spark, paths.mart("fct_sessions"), events.transform(fct_sessions), keys, "session_id")
+    sessions = spark.read.format("delta").load(paths.mart("fct_sessions"))
+    funnel = sessions.where(in_dates("session_date", days)).transform(fct_funnel_daily)
+    _replace_days(funnel, paths.mart("fct_funnel_daily"), days)
+    return {"fct_sessions": keys.count(), "fct_funnel_daily": len(days)}
+
+
+def _create_if_missing(spark: SparkSession, uri: str, schema: StructType, key: str) -> None:
+    """Create a mart with its key NOT NULL, change data feed (the loader reads it) and small-file properties."""
+    if DeltaTable.isDeltaTable(spark, uri):
+        return
+    columns = [StructField(f.name, f.dataType, nullable=f.name != key) for f in schema.fields]
+    builder = DeltaTable.createIfNotExists(spark).location(uri).addColumns(StructType(columns))
+    for name, value in MART_PROPERTIES.items():
+        builder = builder.property(name, value)
+    builder.execute()
+
+
+def _overwrite(spark: SparkSession, mart: DataFrame, uri: str, key: str) -> None:
+    _create_if_missing(spark, uri, mart.schema, key)
+    mart.write.format("delta").mode("overwrite").save(uri)
+
+
+def _replace_days(mart: DataFrame, uri: str, days: set[date]) -> None:
+    """Atomically replace exactly these days' rows (days with no rows left simply disappear)."""
+    mart.write.format("delta").mode("overwrite").option("replaceWhere", in_dates("event_date", days)).save(uri)
+
+
+def _merge_keys(spark: SparkSession, uri: str, fresh: DataFrame, keys: DataFrame, key: str) -> None:
+    """Make the mart's rows for `keys` equal `fresh`: insert, update only if different, delete if gone."""
+    columns = fresh.columns
+    source = keys.join(fresh.withColumn("_fresh", F.lit(True)), key, "left")
+    values = {c: f"s.`{c}`" for c in columns}
+    (
+        DeltaTable.forPath(spark, uri)
+        .alias("t")
+        .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
+        .whenMatchedDelete(condition="s._fresh IS NULL")
+        .whenMatchedUpdate(condition=differs([c for c in columns if c != key]), set=values)
+        .whenNotMatchedInsert(condition="s._fresh IS NOT NULL", values=values)
+        .execute()
+    )

@@ -1,0 +1,1 @@
+"""Thin spark-submit entry points, one per job, each with main(argv)."""

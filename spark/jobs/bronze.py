@@ -1,0 +1,68 @@
+"""Usage: python -m spark.jobs.bronze [--config PATH] [--trigger available-now|continuous]
+
+Copies the events topic into the bronze Delta table (storage.table_uri('bronze', 'events')), raw bytes plus
+Kafka coordinates, partitioned by ingest_date; exactly once per Kafka offset through the Delta sink and the
+checkpoint at storage.checkpoint('bronze'). The first run starts at spark.stream.starting_offsets; later runs
+resume from the checkpoint. failOnDataLoss is on: if Kafka retention deleted offsets the checkpoint still
+needs, the stream fails instead of skipping them silently (see docs/runbook.md to recover from bronze).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from config.settings import Settings, load_settings
+from kafka.client_config import DEFAULT_SASL_USERNAME
+from spark.bronze import bronze_records
+from spark.jobs.common import run_until_done, stream_arguments, with_trigger
+from spark.session import build_session
+
+PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
+
+def kafka_options(settings: Settings) -> dict[str, str]:
+    """Kafka source options from the config; the SASL secret comes from the environment variable it names."""
+    kafka, stream = settings.kafka, settings.spark.stream
+    options = {
+        "kafka.bootstrap.servers": kafka.bootstrap_servers,
+        "subscribe": kafka.topic,
+        "startingOffsets": stream.starting_offsets,
+        "failOnDataLoss": "true",
+        "maxOffsetsPerTrigger": str(stream.max_offsets_per_trigger),
+        "kafka.security.protocol": kafka.security.protocol,
+    }
+    if kafka.security.protocol != "PLAINTEXT":
+        username = kafka.security.sasl_username or DEFAULT_SASL_USERNAME
+        password = kafka.security.sasl_password().replace("\\", "\\\\").replace('"', '\\"')
+        options["kafka.sasl.mechanism"] = kafka.security.sasl_mechanism or "PLAIN"
+        options["kafka.sasl.jaas.config"] = f'{PLAIN_LOGIN} required username="{username}" password="{password}";'
+    return options
+
+
+def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
+    return spark.readStream.format("kafka").options(**kafka_options(settings)).load()
+
+
+def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQuery:
+    """Start the Kafka-to-bronze query with the given trigger."""
+    storage = settings.storage
+    writer = (
+        bronze_records(kafka_stream(spark, settings))
+        .writeStream.format("delta")
+        .queryName("bronze")
+        .partitionBy("ingest_date")
+        .option("checkpointLocation", storage.checkpoint("bronze"))
+    )
+    return with_trigger(writer, trigger, settings).start(storage.table_uri("bronze", "events"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = stream_arguments(__doc__, argv)
+    settings = load_settings(args.config)
+    spark = build_session(settings, "bronze")
+    run_until_done(start(spark, settings, args.trigger or settings.spark.stream.trigger))
+
+
+if __name__ == "__main__":
+    main()

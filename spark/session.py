@@ -1,0 +1,65 @@
+"""The one SparkSession builder, so every job and test runs with the same Delta and sizing settings."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pyspark import SparkContext
+from pyspark.sql import SparkSession
+
+from config.settings import ConfigError, Settings
+
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+
+def build_session(settings: Settings, app_name: str) -> SparkSession:
+    """A session with Delta, UTC and sized shuffles; local master, memory and jars only if no cluster set them."""
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .config("spark.sql.extensions", DELTA_EXTENSION)
+        .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
+        .config("spark.sql.adaptive.enabled", "true")
+    )
+    if not _master_already_set():
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = (
+            builder.master(settings.spark.master)
+            .config("spark.driver.memory", settings.spark.driver_memory)
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.databricks.delta.snapshotPartitions", str(settings.spark.shuffle_partitions))
+        )
+        jars = local_jars(settings)
+        if jars:
+            builder = builder.config("spark.jars", ",".join(jars))
+    return builder.getOrCreate()
+
+
+def local_jars(settings: Settings) -> list[str]:
+    """The Delta and Kafka connector jars `make jars` resolved into spark.jars_dir."""
+    jars_dir = settings.spark.jars_dir
+    if not jars_dir:
+        return []
+    directory = Path(jars_dir).expanduser().resolve()
+    jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
+    if not jars:
+        raise ConfigError(
+            f"no jars in {directory} (spark.jars_dir in {settings.source or 'the config'}): "
+            "run `make jars` to resolve the Delta and Kafka connector jars from Maven Central"
+        )
+    return jars
+
+
+def _master_already_set() -> bool:
+    """True under spark-submit or a cluster runtime, whose master and jars must not be overridden."""
+    return (
+        SparkContext._active_spark_context is not None
+        or "PYSPARK_GATEWAY_PORT" in os.environ
+        or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    )

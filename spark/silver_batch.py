@@ -1,0 +1,96 @@
+"""One silver micro-batch end to end: validate, dedup, check the ledger, then three idempotent Delta appends."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark.delta_io import idempotent_append
+from spark.silver import (
+    first_per_event_id,
+    not_in,
+    offset_ranges,
+    quarantine_rows,
+    silver_rows,
+    valid_events,
+    validated_records,
+)
+from spark.tables import metrics_schema
+
+
+class LedgerError(RuntimeError):
+    """A micro-batch's counts do not add up, so nothing of it was written."""
+
+
+class SilverBatchWriter:
+    """The foreachBatch function of the silver stream; safe to call again for the same batch id."""
+
+    def __init__(self, *, silver: str, quarantine: str, metrics: str, app_id: str, stream: str = "silver"):
+        self.silver, self.quarantine, self.metrics = silver, quarantine, metrics
+        self.app_id, self.stream = app_id, stream
+
+    def __call__(self, bronze: DataFrame, batch_id: int) -> None:
+        spark = bronze.sparkSession
+        rows_in = bronze.count()
+        validated = validated_records(bronze).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            distinct = first_per_event_id(valid_events(validated)).persist(StorageLevel.MEMORY_AND_DISK)
+            try:
+                inserted_rows = not_in(distinct, self._known_ids(spark, distinct, batch_id))
+                new = silver_rows(inserted_rows, batch_id, self.app_id).persist(StorageLevel.MEMORY_AND_DISK)
+                try:
+                    self._write(spark, validated, distinct, new, rows_in, batch_id)
+                finally:
+                    new.unpersist()
+            finally:
+                distinct.unpersist()
+        finally:
+            validated.unpersist()
+
+    def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int) -> DataFrame:
+        """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote."""
+        previous_attempt = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
+        existing = (
+            spark.read.format("delta")
+            .load(self.silver)
+            .select("event_id", "silver_app_id", "silver_batch_id")
+            .where(~previous_attempt)
+            .select("event_id")
+        )
+        return existing.join(F.broadcast(batch.select("event_id")), "event_id", "left_semi")
+
+    def _write(self, spark, validated, distinct, new, rows_in, batch_id) -> None:
+        ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
+        valid = sum(r.valid for r in ranges)
+        quarantined = sum(r.rows for r in ranges) - valid
+        distinct_count, inserted = distinct.count(), new.count()
+        duplicates = (valid - distinct_count) + (distinct_count - inserted)
+        if rows_in != inserted + quarantined + duplicates:
+            raise LedgerError(
+                f"silver batch {batch_id} (app id {self.app_id}): rows_in {rows_in} != inserted {inserted} "
+                f"+ quarantined {quarantined} + duplicates {duplicates}; nothing written, the batch will retry"
+            )
+        offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
+        metrics = spark.createDataFrame(
+            [
+                (
+                    self.stream,
+                    batch_id,
+                    self.app_id,
+                    rows_in,
+                    inserted,
+                    quarantined,
+                    duplicates,
+                    offsets,
+                    datetime.now(UTC),
+                )
+            ],
+            metrics_schema(),
+        )
+        idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
+        quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
+        idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
+        idempotent_append(metrics, self.metrics, self.app_id, batch_id)

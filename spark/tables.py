@@ -1,0 +1,172 @@
+"""The silver, quarantine and metrics Delta tables: schemas, partitioning, properties and contract constraints."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from delta.tables import DeltaTable
+from pyspark.sql import SparkSession
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    DateType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from spark.contract_schema import contract_document, event_struct
+from spark.validation import REASONS_TYPE
+
+CDF = {"delta.enableChangeDataFeed": "true"}
+
+
+def silver_schema() -> StructType:
+    """Contract fields (required ones NOT NULL) with event_date after event_ts, then lineage columns."""
+    fields = event_struct().fields
+    return StructType(
+        [
+            fields[0],
+            fields[1],
+            StructField("event_date", DateType(), False),
+            *fields[2:],
+            StructField("kafka_topic", StringType(), False),
+            StructField("kafka_partition", IntegerType(), False),
+            StructField("kafka_offset", LongType(), False),
+            StructField("ingested_at", TimestampType(), False),
+            StructField("silver_batch_id", LongType(), False),
+            StructField("silver_app_id", StringType(), False),
+        ]
+    )
+
+
+def quarantine_schema() -> StructType:
+    return StructType(
+        [
+            StructField("value", BinaryType(), True),
+            StructField("key", BinaryType(), True),
+            StructField("kafka_topic", StringType(), False),
+            StructField("kafka_partition", IntegerType(), False),
+            StructField("kafka_offset", LongType(), False),
+            StructField("ingested_at", TimestampType(), False),
+            StructField("ingest_date", DateType(), False),
+            StructField("event_id", StringType(), True),
+            StructField("reasons", REASONS_TYPE, False),
+            StructField("reason", StringType(), False),
+            StructField("quarantined_at", TimestampType(), False),
+            StructField("batch_id", LongType(), False),
+            StructField("app_id", StringType(), False),
+        ]
+    )
+
+
+OFFSET_RANGE = StructType(
+    [
+        StructField("topic", StringType(), True),
+        StructField("partition", IntegerType(), True),
+        StructField("min_offset", LongType(), True),
+        StructField("max_offset", LongType(), True),
+    ]
+)
+
+
+def metrics_schema() -> StructType:
+    return StructType(
+        [
+            StructField("stream", StringType(), False),
+            StructField("batch_id", LongType(), False),
+            StructField("app_id", StringType(), False),
+            StructField("rows_in", LongType(), False),
+            StructField("inserted", LongType(), False),
+            StructField("quarantined", LongType(), False),
+            StructField("duplicates", LongType(), False),
+            StructField("offsets", ArrayType(OFFSET_RANGE, True), False),
+            StructField("processed_at", TimestampType(), False),
+        ]
+    )
+
+
+def ensure_silver_tables(spark: SparkSession, silver: str, quarantine: str, metrics: str) -> None:
+    """Create the three tables if absent (idempotent) and add any contract constraint an older silver lacks."""
+    constraints = contract_constraints()
+    _create(
+        spark,
+        silver,
+        silver_schema(),
+        ["event_date"],
+        {**CDF, **{f"delta.constraints.{name}": check for name, check in constraints.items()}},
+    )
+    _create(spark, quarantine, quarantine_schema(), ["ingest_date"], {})
+    _create(spark, metrics, metrics_schema(), [], {})
+    existing = {
+        key.removeprefix("delta.constraints.")
+        for key in DeltaTable.forPath(spark, silver).detail().first()["properties"]
+        if key.startswith("delta.constraints.")
+    }
+    for name, expression in constraints.items():
+        if name not in existing:
+            spark.sql(f"ALTER TABLE delta.`{silver}` ADD CONSTRAINT {name} CHECK ({expression})")
+
+
+def contract_constraints(contract: dict[str, Any] | None = None) -> dict[str, str]:
+    """Delta CHECK constraints for the contract's enums, bounds, cross-field rules and patterns of string columns."""
+    contract = contract or contract_document()
+    checks: dict[str, str] = {}
+    for name, definition in contract["properties"].items():
+        parts = []
+        if "enum" in definition:
+            parts.append(f"{name} IN ({', '.join(_sql_literal(v) for v in definition['enum'])})")
+        if "pattern" in definition and definition.get("x-logical-type") == "string":
+            parts.append(f"{name} RLIKE {_sql_literal(definition['pattern'])}")
+        for keyword, operator in (
+            ("minimum", ">="),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "<="),
+            ("exclusiveMaximum", "<"),
+        ):
+            if keyword in definition:
+                parts.append(f"{name} {operator} {Decimal(str(definition[keyword]))}")
+        if parts:
+            checks[f"contract_{name}"] = f"{name} IS NULL OR ({' AND '.join(parts)})"
+    for index, rule in enumerate(contract.get("allOf", [])):
+        checks[f"contract_rule_{index}"] = _rule_check(rule)
+    return checks
+
+
+def _rule_check(rule: dict[str, Any]) -> str:
+    """`NOT condition OR consequence` for an if/then rule that keys on one property's enum or const."""
+    condition = rule.get("if", {}).get("properties", {})
+    if len(condition) != 1 or set(rule) - {"if", "then", "description"}:
+        raise ValueError(f"cannot express the contract rule {rule.get('description')!r} as a Delta CHECK")
+    (key, test), = condition.items()
+    allowed = test["enum"] if "enum" in test else [test["const"]]
+    then = rule["then"]
+    clauses = [f"{name} IS NOT NULL" for name in then.get("required", [])]
+    for name, definition in then.get("properties", {}).items():
+        if definition == {"not": {"type": "null"}}:
+            clauses.append(f"{name} IS NOT NULL")
+        elif definition == {"type": "null"}:
+            clauses.append(f"{name} IS NULL")
+        else:
+            raise ValueError(f"cannot express {name!r} in rule {rule.get('description')!r} as a Delta CHECK")
+    values = ", ".join(_sql_literal(v) for v in allowed)
+    return f"{key} IS NULL OR {key} NOT IN ({values}) OR ({' AND '.join(dict.fromkeys(clauses))})"
+
+
+def _create(spark: SparkSession, path: str, schema: StructType, partitions: list[str], props: dict) -> None:
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    if partitions:
+        builder = builder.partitionedBy(*partitions)
+    for key, value in props.items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return str(value)

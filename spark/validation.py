@@ -1,0 +1,108 @@
+"""The executor side of silver parsing: every bronze value judged by the contract's own validator, in Arrow batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import (
+    ArrayType,
+    DataType,
+    DecimalType,
+    IntegerType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+from kafka.contract import REASON_CODES
+from kafka.contract_fast import check_payload
+from spark.contract_schema import event_struct
+
+REASONS_TYPE = ArrayType(
+    StructType(
+        [
+            StructField("reason", StringType(), True),
+            StructField("field", StringType(), True),
+            StructField("detail", StringType(), True),
+        ]
+    ),
+    True,
+)
+PASSTHROUGH = ("key", "value", "topic", "partition", "offset", "ingested_at", "ingest_date")
+MAX_TEXT = 200
+_PRIORITY = {code: rank for rank, code in enumerate(REASON_CODES)}
+
+
+def validated_schema(bronze_schema: StructType) -> StructType:
+    """Bronze's columns, every contract field (null unless valid; event_id whenever readable), then the reasons,
+    ordered as kafka.contract.REASON_CODES so the first is the earliest stage that failed."""
+    kept = [bronze_schema[name] for name in PASSTHROUGH]
+    fields = [StructField(f.name, f.dataType, True) for f in event_struct().fields]
+    return StructType([*kept, *fields, StructField("reasons", REASONS_TYPE, True)])
+
+
+def validate_batches(schema: StructType) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The mapInArrow function producing `schema` (from validated_schema) for batches of bronze rows."""
+    contract_fields = [f for f in schema.fields if f.name not in PASSTHROUGH and f.name != "reasons"]
+    converters = [(f.name, _converter(f.dataType)) for f in contract_fields]
+
+    def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        arrow_schema = to_arrow_schema(schema)
+        for batch in batches:
+            yield _validate(batch, arrow_schema, converters)
+
+    return run
+
+
+def _validate(
+    batch: pa.RecordBatch, arrow_schema: pa.Schema, converters: list[tuple[str, Callable[[Any], Any]]]
+) -> pa.RecordBatch:
+    values = batch.column("value").to_pylist()
+    nows = batch.column("ingested_at").to_pylist()
+    columns: dict[str, list[Any]] = {name: [] for name, _ in converters}
+    reasons: list[list[dict[str, str | None]] | None] = []
+    for raw, now in zip(values, nows, strict=True):
+        document, violations = check_payload(raw, now=now)
+        if not violations:
+            for name, convert in converters:
+                value = document.get(name)
+                columns[name].append(None if value is None else convert(value))
+            reasons.append(None)
+            continue
+        for name, _ in converters:
+            columns[name].append(None)
+        if document is not None and isinstance(document.get("event_id"), str):
+            columns["event_id"][-1] = _text(document["event_id"])
+        ordered = sorted(violations, key=lambda v: _PRIORITY.get(v.reason, len(_PRIORITY)))
+        reasons.append([{"reason": v.reason, "field": v.field, "detail": _text(v.detail)} for v in ordered])
+    arrays = [batch.column(name) for name in PASSTHROUGH]
+    for field in arrow_schema:
+        if field.name in columns:
+            arrays.append(pa.array(columns[field.name], type=field.type))
+    arrays.append(pa.array(reasons, type=arrow_schema.field("reasons").type))
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+
+
+def _converter(data_type: DataType) -> Callable[[Any], Any]:
+    """How one valid JSON value becomes the Python value Arrow stores for its contract type."""
+    if isinstance(data_type, TimestampType):
+        return datetime.fromisoformat
+    if isinstance(data_type, DecimalType):
+        return Decimal
+    if isinstance(data_type, (IntegerType, LongType)):
+        return int
+    if isinstance(data_type, StringType):
+        return str
+    raise ValueError(f"no converter from a JSON value to {data_type.simpleString()}; extend spark/validation.py")
+
+
+def _text(value: str) -> str:
+    """Short, encodable text: lone surrogates from JSON escapes cannot be written as UTF-8."""
+    return value[:MAX_TEXT].encode("utf-8", "replace").decode("utf-8")

@@ -1,0 +1,127 @@
+"""One silver micro-batch: exact dedup within and across batches, the ledger, and replays that change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from delta.tables import DeltaTable
+from silver_inputs import bronze_frame, event, event_id
+
+import spark.silver_batch as silver_batch
+from spark.delta_io import stream_app_id
+from spark.silver_batch import LedgerError, SilverBatchWriter
+from spark.tables import ensure_silver_tables
+
+VOLATILE = {"quarantined_at", "processed_at"}
+
+
+@pytest.fixture
+def tables(spark, tmp_path):
+    paths = {name: str(tmp_path / name) for name in ("silver", "quarantine", "metrics")}
+    ensure_silver_tables(spark, **paths)
+    return paths
+
+
+def batches(spark):
+    """Batch 0: two new ids, one within-batch duplicate, one bad value. Batch 1: an exact resend, a new id,
+    and an old id resent with an event_ts on another day."""
+    zero = bronze_frame(spark, [event(1), event(2), event(2, quantity=9), b"{oops"], first_offset=0)
+    one = bronze_frame(
+        spark, [event(1), event(3), event(2, event_ts="2025-05-20T08:00:00.000Z")], partition=1, first_offset=0
+    )
+    return zero, one
+
+
+def snapshot(spark, tables):
+    """Every table's rows minus wall-clock columns, as sorted tuples."""
+    out = {}
+    for name, path in tables.items():
+        df = spark.read.format("delta").load(path)
+        df = df.drop(*(VOLATILE & set(df.columns)))
+        out[name] = sorted(map(repr, df.collect()))
+    return out
+
+
+def metrics_of(spark, tables):
+    rows = spark.read.format("delta").load(tables["metrics"]).orderBy("batch_id").collect()
+    return [(r.batch_id, r.rows_in, r.inserted, r.quarantined, r.duplicates) for r in rows]
+
+
+def test_dedup_within_and_across_batches_and_replays_change_nothing(spark, tables):
+    writer = SilverBatchWriter(**tables, app_id="app-1")
+    zero, one = batches(spark)
+    writer(zero, 0)
+    writer(one, 1)
+    silver = spark.read.format("delta").load(tables["silver"])
+    assert sorted(r.event_id for r in silver.collect()) == [event_id(1), event_id(2), event_id(3)]
+    kept = silver.where(f"event_id = '{event_id(2)}'").first()
+    assert (kept.quantity, kept.kafka_offset, str(kept.event_date)) == (2, 1, "2025-06-01")
+    assert metrics_of(spark, tables) == [(0, 4, 2, 1, 1), (1, 3, 1, 0, 2)]
+    quarantine = spark.read.format("delta").load(tables["quarantine"]).collect()
+    assert [(q.reason, q.kafka_offset, bytes(q.value)) for q in quarantine] == [("invalid_json", 3, b"{oops")]
+    offsets = spark.read.format("delta").load(tables["metrics"]).orderBy("batch_id").first().offsets
+    assert [(o.topic, o.partition, o.min_offset, o.max_offset) for o in offsets] == [("events", 0, 0, 3)]
+
+    before = snapshot(spark, tables)
+    writer(one, 1)
+    writer(zero, 0)
+    assert snapshot(spark, tables) == before
+
+
+def test_crash_after_the_silver_write_then_replay_equals_an_uninterrupted_run(spark, tables, tmp_path, monkeypatch):
+    clean = {name: str(tmp_path / "clean" / name) for name in tables}
+    ensure_silver_tables(spark, **clean)
+    zero, one = batches(spark)
+    for batch_id, batch in enumerate((zero, one)):
+        SilverBatchWriter(**clean, app_id="app-clean")(batch, batch_id)
+
+    real = silver_batch.idempotent_append
+    calls = []
+
+    def crash_after_first_write(df, path, app_id, batch_id):
+        calls.append(path)
+        if batch_id == 1 and len([c for c in calls if c == tables["silver"]]) == 2 and path != tables["silver"]:
+            raise RuntimeError("killed between the silver and the quarantine write")
+        real(df, path, app_id, batch_id)
+
+    writer = SilverBatchWriter(**tables, app_id="app-crashy")
+    monkeypatch.setattr(silver_batch, "idempotent_append", crash_after_first_write)
+    writer(zero, 0)
+    with pytest.raises(RuntimeError, match="killed"):
+        writer(one, 1)
+    monkeypatch.setattr(silver_batch, "idempotent_append", real)
+    writer(one, 1)
+
+    def normalised(snap, app_id):
+        return {name: sorted(r.replace(app_id, "APP") for r in rows) for name, rows in snap.items()}
+
+    assert normalised(snapshot(spark, tables), "app-crashy") == normalised(snapshot(spark, clean), "app-clean")
+    assert metrics_of(spark, tables) == [(0, 4, 2, 1, 1), (1, 3, 1, 0, 2)]
+
+
+def test_a_broken_ledger_writes_nothing_and_names_the_batch(spark, tables, monkeypatch):
+    real = silver_batch.validated_records
+    monkeypatch.setattr(silver_batch, "validated_records", lambda bronze: real(bronze).limit(1))
+    with pytest.raises(LedgerError, match="silver batch 7"):
+        SilverBatchWriter(**tables, app_id="app-1")(bronze_frame(spark, [event(1), event(2)]), 7)
+    assert all(spark.read.format("delta").load(p).count() == 0 for p in tables.values())
+
+
+def test_silver_table_has_change_data_feed_and_contract_constraints(spark, tables):
+    detail = DeltaTable.forPath(spark, tables["silver"]).detail().first()
+    assert detail["partitionColumns"] == ["event_date"]
+    assert detail["properties"]["delta.enableChangeDataFeed"] == "true"
+    assert "delta.constraints.contract_price_gbp" in detail["properties"]
+    ensure_silver_tables(spark, **tables)
+    schema = spark.read.format("delta").load(tables["silver"]).schema
+    assert not schema["event_id"].nullable and not schema["kafka_offset"].nullable
+
+
+def test_app_id_lives_and_dies_with_the_checkpoint(spark, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    fresh = stream_app_id(spark, str(checkpoint))
+    assert stream_app_id(spark, str(checkpoint)) != fresh
+    (checkpoint / "metadata").write_text('{"id":"x"}')
+    started = stream_app_id(spark, str(checkpoint))
+    assert stream_app_id(spark, str(checkpoint)) == started
+    (checkpoint / "metadata").unlink()
+    assert stream_app_id(spark, str(checkpoint)) != started
