@@ -17,7 +17,7 @@ KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -79,8 +79,22 @@ produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 -
 demo: stack-up ## Run the pipeline end to end on the embedded defaults
 	$(PY) -m scripts.demo
 
-test: install ## Run every test (starts what it needs, stops only what it started)
+test: install $(SCALA_JAR) ## Run every test: pytest (starts what it needs, stops only what it started), then ScalaTest
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(MVN) -f spark-scala/pom.xml verify
+
+$(SCALA_JAR): spark-scala/pom.xml $(shell find spark-scala/src/main -name '*.scala' 2>/dev/null)
+	$(MVN) -f spark-scala/pom.xml package -DskipTests
+	@touch $@
+
+scala-build: $(SCALA_JAR) ## Package the Scala gold job jar (spark-scala/, Spark 4 / Scala 2.13)
+
+scala-test: install $(SCALA_JAR) ## ScalaTest suite of the Scala gold job, then its row-for-row parity test against PySpark
+	$(MVN) -f spark-scala/pom.xml verify
+	$(PY) -m pytest tests/spark/test_scala_parity.py
+
+bench-scala: install $(SCALA_JAR) ## Benchmark the Scala vs PySpark fct_purchases_daily on 1M events
+	$(PY) -m scripts.bench_scala
 
 lint: install ## Ruff over the Python code
 	$(VENV)/bin/ruff check .
