@@ -17,7 +17,7 @@ KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -107,6 +107,9 @@ load: stack-up ## Publish the gold marts into PostgreSQL serving: make load ARGS
 
 bench-load: stack-up ## Benchmark the loader against psql \copy (1M rows): make bench-load ARGS="--rows 100000"
 	$(PY) -m scripts.bench_load $(ARGS)
+
+bench-spark: stack-up ## Time bronze, silver and gold in one SparkSession (1M events): make bench-spark ARGS="--events 50000"
+	$(PY) -m scripts.bench_spark $(ARGS)
 
 bench-produce: stack-up ## Benchmark the producer against Kafka's ProducerPerformance (1M events)
 	$(PY) -m scripts.bench_produce

@@ -1,8 +1,10 @@
 """Usage: python -m scripts.run_dag_local [--config PATH] [--dag lakehouse_pipeline] [--date YYYY-MM-DD]
+                                       [--airflow-home DIR]
 
 Runs one DAG end to end on this machine with `airflow dags test` (no scheduler): AIRFLOW_HOME is
-.local/airflow, the DAG folder is dags/, and the Postgres connection comes from the config's DSN through
-AIRFLOW_CONN_<ID> in the environment, so no secret is written to a file. Exits non-zero if any task fails.
+--airflow-home (default .local/airflow), the DAG folder is dags/, and the Postgres connection comes from the
+config's DSN through AIRFLOW_CONN_<ID> in the environment, so no secret is written to a file. Exits non-zero
+if any task fails.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ AIRFLOW_HOME = ROOT / ".local" / "airflow"
 AIRFLOW = Path(sys.executable).parent / "airflow"
 
 
-def airflow_env(config: Path) -> dict[str, str]:
+def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
     """The environment every airflow command gets: home, DAG folder, config, and the Postgres connection."""
     settings = load_settings(config)
     if settings.airflow is None:
@@ -30,7 +32,7 @@ def airflow_env(config: Path) -> dict[str, str]:
     paths = [str(ROOT), str(ROOT / "dags"), os.environ.get("PYTHONPATH", "")]
     return {
         **os.environ,
-        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
@@ -46,13 +48,17 @@ def run(argv: list[str], env: dict[str, str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.run_dag_local", description=__doc__.splitlines()[2])
+    parser = argparse.ArgumentParser(prog="python -m scripts.run_dag_local", description=__doc__.splitlines()[3])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "local.yml")
     parser.add_argument("--dag", default="lakehouse_pipeline", help="DAG id (default lakehouse_pipeline)")
     parser.add_argument("--date", default=datetime.now(UTC).date().isoformat(), help="logical date (default today)")
+    parser.add_argument(
+        "--airflow-home", type=Path, default=AIRFLOW_HOME, help="AIRFLOW_HOME, created and migrated if new"
+    )
     args = parser.parse_args(argv)
+    home = args.airflow_home.resolve()
     try:
-        env = airflow_env(args.config)
+        env = airflow_env(args.config, home)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -64,15 +70,15 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
-    if not (AIRFLOW_HOME / "airflow.db").is_file():
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "airflow.db").is_file():
         code = run([str(AIRFLOW), "db", "migrate"], env)
         if code:
-            print(f"error: `airflow db migrate` failed (exit {code}) in {AIRFLOW_HOME}", file=sys.stderr)
+            print(f"error: `airflow db migrate` failed (exit {code}) in {home}", file=sys.stderr)
             return code
     code = run([str(AIRFLOW), "dags", "test", args.dag, args.date], env)
     if code:
-        print(f"error: DAG {args.dag} failed for {args.date} (exit {code}); task logs: {AIRFLOW_HOME}/logs")
+        print(f"error: DAG {args.dag} failed for {args.date} (exit {code}); task logs: {home}/logs")
     return code
 
 

@@ -1,0 +1,144 @@
+"""Usage: python -m scripts.bench_spark [--config PATH] [--events 1000000] [--extra 100000] [--seed 7]
+
+Times bronze, silver and gold in one SparkSession, and silver over new events on a full vs an empty table.
+Fresh topics and a fresh lake under .local/bench/spark-lake per run; results in .local/bench/spark.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+from pyspark.sql import SparkSession
+
+from config.settings import Settings, load_settings
+from kafka import events
+from kafka.client_config import client_config
+from kafka.produce import produce_events
+from spark.gold_tables import GoldPaths, refresh_gold
+from spark.jobs import bronze, silver
+from spark.session import build_session
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / ".local" / "bench"
+LAKE_DIR = BENCH_DIR / "spark-lake"
+RESULT = BENCH_DIR / "spark.json"
+
+
+def isolated(settings: Settings, topic: str, lake: Path, checkpoints: Path | None = None) -> Settings:
+    """The settings with this run's topic, lake and checkpoint root (default: <lake>/_checkpoints)."""
+    return dataclasses.replace(
+        settings,
+        kafka=dataclasses.replace(settings.kafka, topic=topic),
+        storage=dataclasses.replace(
+            settings.storage, lake_uri=str(lake), checkpoint_uri=str(checkpoints or lake / "_checkpoints")
+        ),
+    )
+
+
+def produce(settings: Settings, count: int, seed: int) -> int:
+    """Send `count` events with the default anomaly mix; return how many the broker acknowledged."""
+    run = produce_events(
+        settings,
+        count=count,
+        seed=seed,
+        anomalies=events.DEFAULT_ANOMALIES,
+        manifest_path=Path(settings.storage.lake_uri) / f"manifest-{settings.kafka.topic}.json",
+    )
+    if not run.result.ok:
+        raise SystemExit(
+            f"error: {run.result.failed} events not delivered to {settings.kafka.topic}: {run.result.first_error}"
+        )
+    return run.result.sent
+
+
+def timed_stream(spark: SparkSession, job, settings: Settings) -> float:
+    """Run one job's query with the available-now trigger to completion; return its wall seconds."""
+    started = time.perf_counter()
+    job.start(spark, settings, "available-now").awaitTermination()
+    return time.perf_counter() - started
+
+
+def delete_topics(settings: Settings, topics: list[str]) -> None:
+    admin = AdminClient(client_config(settings, "admin"))
+    for future in admin.delete_topics(topics, operation_timeout=30).values():
+        future.result()
+
+
+def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed: int, run_id: str) -> dict:
+    """Full pipeline over `count` events, then silver over `extra` more events on the full and an empty table."""
+    full_topic, extra_topic = f"bench-spark-{run_id}", f"bench-spark-{run_id}-extra"
+    full = isolated(settings, full_topic, LAKE_DIR / "full")
+    delivered = produce(full, count, seed)
+    bronze_s = timed_stream(spark, bronze, full)
+    silver_s = timed_stream(spark, silver, full)
+    started = time.perf_counter()
+    refresh_gold(spark, GoldPaths.from_settings(full))
+    gold_s = time.perf_counter() - started
+    print(f"bronze {bronze_s:.1f}s, silver {silver_s:.1f}s, gold {gold_s:.1f}s over {delivered:,} events", flush=True)
+
+    extra_into_full = isolated(settings, extra_topic, LAKE_DIR / "full", LAKE_DIR / "full" / "_checkpoints_extra")
+    extra_delivered = produce(extra_into_full, extra, seed + 1)
+    timed_stream(spark, bronze, extra_into_full)
+    on_full_s = timed_stream(spark, silver, full)
+    empty = isolated(settings, extra_topic, LAKE_DIR / "empty")
+    timed_stream(spark, bronze, empty)
+    on_empty_s = timed_stream(spark, silver, empty)
+    delete_topics(settings, [full_topic, extra_topic])
+    return {
+        "events": delivered,
+        "bronze_s": round(bronze_s, 2),
+        "silver_s": round(silver_s, 2),
+        "gold_s": round(gold_s, 2),
+        "total_s": round(bronze_s + silver_s + gold_s, 2),
+        "bronze_rows_per_s": round(delivered / bronze_s),
+        "silver_rows_per_s": round(delivered / silver_s),
+        "extra_events": extra_delivered,
+        "silver_100k_on_full_s": round(on_full_s, 2),
+        "silver_100k_on_empty_s": round(on_empty_s, 2),
+        "silver_scaling_ratio": round(on_full_s / on_empty_s, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_spark", description=__doc__.splitlines()[2])
+    parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG or config/local.yml)")
+    parser.add_argument("--events", type=int, default=1_000_000, help="events through bronze, silver, gold")
+    parser.add_argument("--extra", type=int, default=100_000, help="new events for the silver scaling run")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    settings = load_settings(args.config)
+    shutil.rmtree(LAKE_DIR, ignore_errors=True)
+    LAKE_DIR.mkdir(parents=True)
+    run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    spark = build_session(settings, "bench-spark")
+    try:
+        result = bench(settings, spark, args.events, args.extra, args.seed, run_id)
+    finally:
+        spark.stop()
+    result["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(
+        f"bronze  {result['bronze_s']:>8.1f}s  {result['bronze_rows_per_s']:>10,} rows/s\n"
+        f"silver  {result['silver_s']:>8.1f}s  {result['silver_rows_per_s']:>10,} rows/s\n"
+        f"gold    {result['gold_s']:>8.1f}s\n"
+        f"total   {result['total_s']:>8.1f}s  ({result['events']:,} events)\n"
+        f"silver over {result['extra_events']:,} new events: {result['silver_100k_on_full_s']:.1f}s on the full "
+        f"table, {result['silver_100k_on_empty_s']:.1f}s on an empty one, ratio {result['silver_scaling_ratio']}"
+        " (target <= 1.5)\n"
+        f"results: {RESULT}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
