@@ -17,7 +17,7 @@ KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,6 +57,12 @@ gold: install ## Refresh the gold marts from silver's change feed: make gold ARG
 
 maintenance: install ## OPTIMIZE and VACUUM (7-day retention) every lake table
 	$(PY) -m spark.jobs.maintenance $(ARGS)
+
+redrive: install ## Move quarantined records that now pass validation into silver: make redrive ARGS="--reason future_timestamp"
+	$(PY) -m spark.jobs.redrive $(ARGS)
+
+replay: install ## Rebuild silver, quarantine and metrics from bronze (new sibling lake; ARGS=--in-place to replace)
+	$(PY) -m spark.jobs.replay $(ARGS)
 
 dags-bundle: install ## Assemble .local/dist/dags (DAGs + config + postgres + requirements): make dags-bundle CONFIG=...
 	$(PY) -m scripts.build_dag_bundle --config $(CONFIG)

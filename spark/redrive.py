@@ -1,0 +1,158 @@
+"""Re-drive quarantine: re-judge quarantined rows by today's silver validator and move the ones that now pass."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from delta.tables import DeltaTable
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+import spark.silver as silver_rules
+from kafka.contract import REASON_CODES
+from spark.delta_io import idempotent_append
+from spark.silver import first_per_event_id, not_in, offset_ranges, silver_rows, valid_events
+from spark.silver_batch import LedgerError
+from spark.tables import metrics_schema
+
+STREAM = "redrive"
+BATCH_ID = 0
+NAMESPACE = uuid.UUID("5b0f6a52-2a1e-4c37-9d7e-6f1c2b8a9e40")
+COORDINATE = ("kafka_topic", "kafka_partition", "kafka_offset")
+
+
+@dataclass(frozen=True)
+class RedriveResult:
+    """One re-drive's ledger row; `written` is False when no row's verdict changed, so nothing was touched."""
+
+    redrive_id: str | None
+    rows_in: int
+    inserted: int
+    quarantined: int
+    duplicates: int
+    written: bool
+
+
+def handled_rows(quarantine: DataFrame, reason: str | None) -> DataFrame:
+    """The quarantine rows a re-drive re-judges: all of them, or those whose primary reason is `reason`."""
+    return quarantine if reason is None else quarantine.where(F.col("reason") == reason)
+
+
+def as_bronze(quarantine: DataFrame) -> DataFrame:
+    """Quarantine rows back in the bronze columns the silver validator reads (raw bytes, coordinates, ingest time)."""
+    return quarantine.select(
+        "key",
+        "value",
+        F.col("kafka_topic").alias("topic"),
+        F.col("kafka_partition").alias("partition"),
+        F.col("kafka_offset").alias("offset"),
+        "ingested_at",
+        "ingest_date",
+    )
+
+
+def redrive_id(handled: DataFrame) -> str | None:
+    """A UUID derived from exactly which quarantine rows (coordinate and writer) are handled; None if there are none."""
+    if handled.isEmpty():
+        return None
+    identity = F.concat_ws(":", *COORDINATE, "app_id", "batch_id")
+    digest = handled.agg(F.sha2(F.concat_ws(",", F.sort_array(F.collect_list(identity))), 256).alias("d")).first()
+    return str(uuid.uuid5(NAMESPACE, digest.d))
+
+
+def redrive_quarantine(
+    spark: SparkSession, *, silver: str, quarantine: str, metrics: str, reason: str | None = None
+) -> RedriveResult:
+    """Re-validate, append the now-valid new ids to silver, write the ledger row, then rewrite quarantine in one MERGE.
+
+    The silver and metrics appends are idempotent on (redrive id, 0) and the id is derived from the handled rows,
+    so a crash before the MERGE re-runs as the same re-drive; after the MERGE the moved rows are gone and the still
+    bad ones carry the re-drive's id, so a re-run judges nothing new and writes nothing."""
+    if reason is not None and reason not in REASON_CODES:
+        raise ValueError(
+            f"unknown quarantine reason {reason!r}; use one of kafka.contract.REASON_CODES: {REASON_CODES}"
+        )
+    handled = handled_rows(spark.read.format("delta").load(quarantine), reason).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        rid = redrive_id(handled)
+        if rid is None:
+            return RedriveResult(None, 0, 0, 0, 0, written=False)
+        validated = silver_rules.validated_records(as_bronze(handled)).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            return _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason)
+        finally:
+            validated.unpersist()
+    finally:
+        handled.unpersist()
+
+
+def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason) -> RedriveResult:
+    rows_in = handled.count()
+    ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
+    valid = sum(r.valid for r in ranges)
+    quarantined = sum(r.rows for r in ranges) - valid
+    if valid == 0 and not _reasons_changed(handled, validated):
+        return RedriveResult(rid, rows_in, 0, quarantined, 0, written=False)
+    distinct = first_per_event_id(valid_events(validated))
+    existing = spark.read.format("delta").load(silver).where(F.col("silver_app_id") != rid).select("event_id")
+    new = silver_rows(not_in(distinct, existing), BATCH_ID, rid).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        distinct_count, inserted = distinct.count(), new.count()
+        duplicates = (valid - distinct_count) + (distinct_count - inserted)
+        if rows_in != inserted + quarantined + duplicates:
+            raise LedgerError(
+                f"re-drive {rid}: rows_in {rows_in} != inserted {inserted} + quarantined {quarantined} + duplicates "
+                f"{duplicates}; nothing written, run the re-drive again"
+            )
+        offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
+        ledger = spark.createDataFrame(
+            [(STREAM, BATCH_ID, rid, rows_in, inserted, quarantined, duplicates, offsets, datetime.now(UTC))],
+            metrics_schema(),
+        )
+        idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID)
+        idempotent_append(ledger, metrics, rid, BATCH_ID)
+    finally:
+        new.unpersist()
+    _rewrite_quarantine(spark, quarantine, validated, rid, reason)
+    return RedriveResult(rid, rows_in, inserted, quarantined, duplicates, written=True)
+
+
+def _reasons_changed(handled: DataFrame, validated: DataFrame) -> bool:
+    """Whether any still-bad row's recomputed reasons differ from the ones quarantine holds."""
+    old = handled.select(*COORDINATE, F.col("reasons").alias("old_reasons"))
+    fresh = validated.select(
+        F.col("topic").alias("kafka_topic"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        "reasons",
+    )
+    return not old.join(fresh, list(COORDINATE)).where(~F.col("reasons").eqNullSafe(F.col("old_reasons"))).isEmpty()
+
+
+def _rewrite_quarantine(spark, quarantine: str, validated: DataFrame, rid: str, reason: str | None) -> None:
+    """One Delta commit: delete the handled rows that now pass, re-stamp the rest with their new reasons and the id."""
+    verdicts = validated.select("topic", "partition", "offset", "reasons").dropDuplicates(
+        ["topic", "partition", "offset"]
+    )
+    match = "t.kafka_topic = s.topic AND t.kafka_partition = s.partition AND t.kafka_offset = s.offset"
+    if reason is not None:
+        match += f" AND t.reason = '{reason}'"
+    (
+        DeltaTable.forPath(spark, quarantine)
+        .alias("t")
+        .merge(verdicts.alias("s"), match)
+        .whenMatchedDelete(condition="s.reasons IS NULL")
+        .whenMatchedUpdate(
+            set={
+                "reasons": "s.reasons",
+                "reason": "s.reasons[0].reason",
+                "quarantined_at": "current_timestamp()",
+                "batch_id": F.lit(BATCH_ID).cast("long"),
+                "app_id": F.lit(rid),
+            }
+        )
+        .execute()
+    )

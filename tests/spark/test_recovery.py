@@ -1,0 +1,199 @@
+"""Recovery: re-driving quarantine after a rule is relaxed, and replaying silver and gold from bronze."""
+
+from __future__ import annotations
+
+import pytest
+from silver_inputs import bronze_frame, event, event_id
+
+import spark.redrive as redrive
+import spark.silver as silver_module
+import spark.validation as validation
+from spark.gold_tables import MARTS, GoldPaths, refresh_gold
+from spark.redrive import redrive_quarantine
+from spark.replay import ReplayTarget, replay_silver
+from spark.silver_batch import SilverBatchWriter
+from spark.tables import ensure_silver_tables
+
+FUTURE = "2030-01-01T00:00:00.000Z"
+VOLATILE = {"quarantined_at", "processed_at"}
+LINEAGE = {"silver": {"silver_batch_id", "silver_app_id"}, "quarantine": {"batch_id", "app_id", "quarantined_at"}}
+
+
+def relaxed_validate_batches(schema):
+    """The silver validator as if a fix made future timestamps valid (patched inside the Python worker)."""
+    strict = validation.validate_batches(schema)
+
+    def run(batches):
+        import spark.validation as worker_validation
+
+        original = worker_validation.check_payload
+
+        def check(raw, *, now):
+            document, violations = original(raw, now=now)
+            return document, [v for v in violations if v.reason != "future_timestamp"]
+
+        worker_validation.check_payload = check
+        try:
+            yield from strict(batches)
+        finally:
+            worker_validation.check_payload = original
+
+    return run
+
+
+def table_paths(spark, root):
+    paths = {name: str(root / name) for name in ("silver", "quarantine", "metrics")}
+    ensure_silver_tables(spark, **paths)
+    return paths
+
+
+def rows(spark, path, drop=()):
+    df = spark.read.format("delta").load(path)
+    return sorted(map(repr, df.drop(*(set(drop) & set(df.columns))).collect()))
+
+
+def snapshot(spark, tables):
+    return {name: rows(spark, path, VOLATILE) for name, path in tables.items()}
+
+
+def quarantined_batch(spark):
+    """id 1 valid; ids 2 (twice), 3 and 1 again with a future event_ts; id 4 future and out of range; bad JSON."""
+    return bronze_frame(
+        spark,
+        [
+            event(1),
+            event(2, event_ts=FUTURE),
+            event(2, event_ts=FUTURE, quantity=5),
+            event(3, event_ts=FUTURE),
+            event(1, event_ts=FUTURE),
+            event(4, event_ts=FUTURE, quantity=0),
+            b"{oops",
+        ],
+    )
+
+
+@pytest.fixture
+def quarantined(spark, tmp_path):
+    tables = table_paths(spark, tmp_path / "lake")
+    SilverBatchWriter(**tables, app_id="app-1")(quarantined_batch(spark), 0)
+    return tables
+
+
+def test_redrive_after_a_fix_moves_exactly_the_now_valid_records_once(spark, quarantined, monkeypatch):
+    before = {r.kafka_offset: r.reason for r in spark.read.format("delta").load(quarantined["quarantine"]).collect()}
+    assert before == {
+        1: "future_timestamp",
+        2: "future_timestamp",
+        3: "future_timestamp",
+        4: "future_timestamp",
+        5: "out_of_range",
+        6: "invalid_json",
+    }
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+
+    result = redrive_quarantine(spark, **quarantined)
+
+    assert (result.rows_in, result.inserted, result.quarantined, result.duplicates) == (6, 2, 2, 2)
+    silver = spark.read.format("delta").load(quarantined["silver"])
+    assert sorted((r.event_id, r.kafka_offset, r.quantity) for r in silver.collect()) == [
+        (event_id(1), 0, 2),
+        (event_id(2), 1, 2),
+        (event_id(3), 3, 2),
+    ]
+    assert {r.silver_app_id for r in silver.where("kafka_offset > 0").collect()} == {result.redrive_id}
+    quarantine = spark.read.format("delta").load(quarantined["quarantine"]).orderBy("kafka_offset").collect()
+    assert [(q.kafka_offset, q.app_id) for q in quarantine] == [(5, result.redrive_id), (6, result.redrive_id)]
+    assert [([r.reason for r in q.reasons], q.reason) for q in quarantine] == [
+        (["out_of_range"], "out_of_range"),
+        (["invalid_json"], "invalid_json"),
+    ]
+    metrics = spark.read.format("delta").load(quarantined["metrics"]).orderBy("stream").collect()
+    assert [(m.stream, m.rows_in, m.inserted, m.quarantined, m.duplicates) for m in metrics] == [
+        ("redrive", 6, 2, 2, 2),
+        ("silver", 7, 1, 6, 0),
+    ]
+    bronze_rows = sum(m.rows_in for m in metrics if m.stream == "silver")
+    assert bronze_rows == silver.count() + len(quarantine) + sum(m.duplicates for m in metrics)
+
+    settled = snapshot(spark, quarantined)
+    again = redrive_quarantine(spark, **quarantined)
+    assert (again.written, again.rows_in, again.inserted, again.quarantined) == (False, 2, 0, 2)
+    assert snapshot(spark, quarantined) == settled
+
+
+def test_a_redrive_that_crashed_before_its_quarantine_rewrite_reruns_as_the_same_redrive(
+    spark, quarantined, tmp_path, monkeypatch
+):
+    clean = table_paths(spark, tmp_path / "clean")
+    SilverBatchWriter(**clean, app_id="app-1")(quarantined_batch(spark), 0)
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    redrive_quarantine(spark, **clean)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the quarantine MERGE")
+
+    monkeypatch.setattr(redrive, "_rewrite_quarantine", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        redrive_quarantine(spark, **quarantined)
+    monkeypatch.undo()
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    redrive_quarantine(spark, **quarantined)
+
+    assert snapshot(spark, quarantined) == snapshot(spark, clean)
+
+
+def test_a_reason_filter_leaves_other_reasons_alone(spark, quarantined, monkeypatch):
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    before = snapshot(spark, quarantined)
+    result = redrive_quarantine(spark, **quarantined, reason="invalid_json")
+    assert (result.written, result.rows_in, result.quarantined) == (False, 1, 1)
+    assert snapshot(spark, quarantined) == before
+    with pytest.raises(ValueError, match="unknown quarantine reason 'typo'"):
+        redrive_quarantine(spark, **quarantined, reason="typo")
+
+
+def bronze_batches(spark):
+    """Two bronze micro-batches: new ids, a within-batch and a cross-batch duplicate, one bad value."""
+    zero = bronze_frame(spark, [event(1), event(2), event(2, quantity=9), b"{oops"], first_offset=0)
+    one = bronze_frame(
+        spark, [event(1), event(3), event(4, user_id="u_2", session_id="s_2")], partition=1, first_offset=0
+    )
+    return zero, one
+
+
+def test_replay_from_bronze_rebuilds_silver_and_gold_and_always_gets_a_new_app_id(spark, tmp_path):
+    bronze = str(tmp_path / "lake" / "bronze" / "events")
+    original = table_paths(spark, tmp_path / "lake" / "silver")
+    for batch_id, batch in enumerate(bronze_batches(spark)):
+        batch.write.format("delta").mode("append").save(bronze)
+        SilverBatchWriter(**original, app_id="app-live")(batch, batch_id)
+    original_gold = GoldPaths(silver=original["silver"], gold_dir=str(tmp_path / "lake" / "gold"))
+    refresh_gold(spark, original_gold, full_refresh=True)
+
+    root = tmp_path / "replayed"
+    target = ReplayTarget(str(root), str(root / "_checkpoints" / "silver"), str(root / "_archive" / "first"))
+    first = replay_silver(spark, bronze, target, max_files_per_trigger=1000)
+
+    for name in ("silver", "quarantine"):
+        assert rows(spark, first.tables[name], LINEAGE[name]) == rows(spark, original[name], LINEAGE[name])
+    assert ledger_totals(spark, first.tables["metrics"]) == ledger_totals(spark, original["metrics"]) == (7, 4, 1, 2)
+    replayed_gold = GoldPaths(silver=first.tables["silver"], gold_dir=str(root / "gold"))
+    refresh_gold(spark, replayed_gold, full_refresh=True)
+    for mart in MARTS:
+        assert rows(spark, replayed_gold.mart(mart)) == rows(spark, original_gold.mart(mart)), mart
+
+    again = replay_silver(
+        spark,
+        bronze,
+        ReplayTarget(target.lake, target.checkpoint, str(root / "_archive" / "2")),
+        max_files_per_trigger=1000,
+    )
+    assert again.app_id != first.app_id
+    assert set(again.archived) == {*first.tables.values(), target.checkpoint}
+    assert ledger_totals(spark, again.tables["metrics"]) == (7, 4, 1, 2)
+    assert rows(spark, again.tables["silver"], LINEAGE["silver"]) == rows(spark, original["silver"], LINEAGE["silver"])
+
+
+def ledger_totals(spark, metrics):
+    found = spark.read.format("delta").load(metrics).collect()
+    return tuple(sum(getattr(m, k) for m in found) for k in ("rows_in", "inserted", "quarantined", "duplicates"))
