@@ -17,7 +17,7 @@ KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay spark-wheel
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ jars: $(KAFKA_JARS)/.resolved $(SPARK_JARS)/.resolved ## Resolve the pinned Kafk
 
 spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
 	$(PY) -m scripts.build_archive
+
+spark-wheel: install ## The same shared code as a wheel, for Databricks libraries (.local/dist/lakehouse-0.1.0-py3-none-any.whl)
+	$(PY) -m scripts.build_archive --output .local/dist/lakehouse-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 
 bronze: stack-up ## Stream Kafka into bronze Delta: make bronze ARGS="--trigger continuous"
 	$(PY) -m spark.jobs.bronze $(ARGS)

@@ -1,0 +1,36 @@
+"""The shared-code archive: a --py-files zip, and the same code as an installable wheel for Databricks."""
+
+import shutil
+import subprocess
+import sys
+import zipfile
+
+from scripts.build_archive import REPO, build_archive
+
+UV = shutil.which("uv") or str(REPO / ".local" / "tools" / "bin" / "uv")
+
+
+def test_zip_holds_the_packages_and_the_contract_and_is_reproducible(tmp_path):
+    first = build_archive(tmp_path / "a" / "lakehouse.zip")
+    second = build_archive(tmp_path / "b" / "lakehouse.zip")
+    assert first.read_bytes() == second.read_bytes()
+    names = zipfile.ZipFile(first).namelist()
+    assert "kafka/schemas/event.schema.json" in names and "spark/jobs/silver.py" in names
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def test_wheel_installs_and_its_code_loads_the_contract_from_site_packages(tmp_path):
+    wheel = build_archive(tmp_path / "lakehouse-0.1.0-py3-none-any.whl")
+    target = tmp_path / "site"
+    subprocess.run(
+        [UV, "pip", "install", "--no-deps", "--quiet", "--python", sys.executable, "--target", str(target), str(wheel)],
+        check=True,
+    )
+    probe = "from kafka.contract import contract_version; print(contract_version())"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1.0.0"
+    metadata = (target / "lakehouse-0.1.0.dist-info" / "METADATA").read_text()
+    assert "Requires-Dist: orjson==" in metadata and "pyspark" not in metadata
