@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     config = Path(settings.source).resolve()
     build_archive.main([])
     print("\nrunning the lakehouse_pipeline DAG (bronze -> silver -> gold -> load -> checks) with airflow dags test")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task logs stay in .local/airflow/logs
     dag_ok = run_dag_local.main(["--config", str(config)]) == 0
     lake, money, money_verdict = [], [], "not reached"
     if dag_ok:
