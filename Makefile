@@ -17,7 +17,7 @@ KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay spark-wheel
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-build-35 scala-test bench-scala bench-spark redrive replay spark-wheel
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -70,7 +70,7 @@ replay: install ## Rebuild silver, quarantine and metrics from bronze (new sibli
 dags-bundle: install ## Assemble .local/dist/dags (DAGs + config + postgres + requirements): make dags-bundle CONFIG=...
 	$(PY) -m scripts.build_dag_bundle --config $(CONFIG)
 
-airflow-run: stack-up spark-archive ## Run lakehouse_pipeline once with `airflow dags test` (AIRFLOW_HOME=.local/airflow)
+airflow-run: stack-up spark-archive $(SCALA_JAR) ## Run lakehouse_pipeline once with `airflow dags test` (AIRFLOW_HOME=.local/airflow)
 	$(PY) -m scripts.run_dag_local --config $(CONFIG) $(ARGS)
 
 stack-up: install ## Start the local Kafka broker and PostgreSQL (idempotent)
@@ -85,18 +85,22 @@ stack-status: install ## Show whether the local services are running and healthy
 produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 --anomalies"
 	$(PY) -m kafka.produce $(ARGS)
 
-demo: stack-up ## Run the pipeline end to end on the embedded defaults
+demo: stack-up $(SCALA_JAR) ## Run the pipeline end to end on the embedded defaults
 	$(PY) -m scripts.demo
 
-test: install $(SCALA_JAR) ## Run every test: pytest (starts what it needs, stops only what it started), then ScalaTest
+test: install $(SCALA_JAR) ## Run every test: pytest (starts what it needs, stops only what it started), then ScalaTest on Spark 4 and 3.5
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MVN) -f spark-scala/pom.xml verify
+	$(MVN) -f spark-scala/pom.xml -P spark35 verify
 
 $(SCALA_JAR): spark-scala/pom.xml $(shell find spark-scala/src/main -name '*.scala' 2>/dev/null)
 	$(MVN) -f spark-scala/pom.xml package -DskipTests
 	@touch $@
 
 scala-build: $(SCALA_JAR) ## Package the Scala gold job jar (spark-scala/, Spark 4 / Scala 2.13)
+
+scala-build-35: ## Package the Scala gold job for Spark 3.5 / Scala 2.12 (Synapse): spark-scala/target/scala-2.12/
+	$(MVN) -f spark-scala/pom.xml -P spark35 package -DskipTests
 
 scala-test: install $(SCALA_JAR) ## ScalaTest suite of the Scala gold job, then its row-for-row parity test against PySpark
 	$(MVN) -f spark-scala/pom.xml verify

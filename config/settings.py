@@ -148,6 +148,7 @@ class ArtifactSettings:
     config_uri: str
     packages: tuple[str, ...] = ()
     jar_uri: str | None = None
+    jar_main_class: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,22 @@ from lakehouse_dags.defaults import (
     table_uri,
     timeout,
 )
-from lakehouse_dags.runners import SparkJob, spark_operator
+from lakehouse_dags.runners import SparkJob, jvm_job, spark_operator
 from lakehouse_dags.serving import load_task, migrate_task
 
 settings = dag_settings()
 GOLD = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
+SCALA_MART = "fct_purchases_daily_scala"
+scala_gold = jvm_job(
+    settings,
+    "gold_scala",
+    (
+        "--silver",
+        settings.storage.table_uri("silver", "events"),
+        "--gold",
+        settings.storage.table_uri("gold", SCALA_MART),
+    ),
+)
 
 with DAG(
     dag_id="lakehouse_pipeline",
@@ -55,4 +66,12 @@ with DAG(
         quality_tasks(settings)
 
     bronze >> silver >> gold >> load >> quality
+    if scala_gold:
+        silver >> spark_operator(
+            settings,
+            scala_gold,
+            task_id="gold_scala",
+            timeout=timeout(settings, "gold"),
+            outlets=[Asset(name=f"gold.{SCALA_MART}", uri=table_uri(settings, "gold", SCALA_MART))],
+        )
     migrate_task(settings) >> load

@@ -28,7 +28,8 @@ SYNAPSE_SIZES = {
 
 @dataclass(frozen=True)
 class SparkJob:
-    """One Spark step: spark/jobs/<name>.py, or a JVM main class in artifacts.jar_uri if main_class is set."""
+    """One Spark step: spark/jobs/<name>.py (given --config first), or a JVM main class in artifacts.jar_uri
+    if main_class is set (given exactly `args`: a JVM job does not read our YAML)."""
 
     name: str
     args: tuple[str, ...] = ()
@@ -53,6 +54,16 @@ def spark_operator(
     if build is None:
         raise _error(settings, "airflow.runner.kind", f"is {runner.kind!r}; expected one of {', '.join(_BUILDERS)}")
     return build(settings, runner, job, task_id=task_id, execution_timeout=timeout, outlets=list(outlets))
+
+
+def jvm_job(settings: Settings, name: str, args: Sequence[str]) -> SparkJob | None:
+    """The JVM job artifacts.jar_uri and jar_main_class name, or None when no jar is configured."""
+    artifacts = airflow_settings(settings).runner.artifacts
+    if not artifacts.jar_uri:
+        return None
+    if not artifacts.jar_main_class:
+        raise _error(settings, f"{ARTIFACTS}.jar_main_class", f"is required because {ARTIFACTS}.jar_uri is set")
+    return SparkJob(name, tuple(args), artifacts.jar_main_class)
 
 
 def _error(settings: Settings, key: str, problem: str) -> ConfigError:
@@ -96,13 +107,12 @@ def _resolve(
 ) -> _Job:
     """Job file (or jar), and arguments led by --config, with every artifact URI checked for this runner."""
     artifacts = runner.artifacts
-    args = ["--config", config_arg, *job.args]
     if job.main_class:
         if not artifacts.jar_uri:
             raise _error(settings, f"{ARTIFACTS}.jar_uri", f"is required by the JVM job {job.name}")
-        return _Job(check(f"{ARTIFACTS}.jar_uri", artifacts.jar_uri), args, job.main_class)
+        return _Job(check(f"{ARTIFACTS}.jar_uri", artifacts.jar_uri), list(job.args), job.main_class)
     jobs = check(f"{ARTIFACTS}.jobs_uri", artifacts.jobs_uri)
-    return _Job(f"{jobs}/{job.name}.py", args, None)
+    return _Job(f"{jobs}/{job.name}.py", ["--config", config_arg, *job.args], None)
 
 
 def _local_path(settings: Settings, key: str, value: str) -> str:
@@ -293,7 +303,6 @@ def dataproc_operator(settings: Settings, runner: RunnerSettings, job: SparkJob,
             "spark_batch": {
                 "main_class": resolved.main_class,
                 "jar_file_uris": [resolved.file],
-                "file_uris": [config],
                 "args": resolved.args,
             }
         }

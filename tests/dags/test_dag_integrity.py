@@ -59,6 +59,8 @@ def test_pipeline_schedule_and_order(report: dict) -> None:
     assert tasks["bronze"]["upstream"] == []
     assert tasks["silver"]["upstream"] == ["bronze"]
     assert tasks["gold"]["upstream"] == ["silver"]
+    assert tasks["gold_scala"]["upstream"] == ["silver"]
+    assert tasks["gold_scala"]["type"] == "BashOperator"
     assert tasks["load_serving"]["upstream"] == ["gold", "migrate"]
     checks = [t for t in tasks if t.startswith("quality.")]
     assert len(checks) == 8
@@ -73,6 +75,7 @@ def test_assets_published_for_silver_gold_and_serving(report: dict) -> None:
     assert tasks["silver"]["outlets"] == [f"file://{lake}/silver/{t}" for t in ("events", "metrics", "quarantine")]
     marts = sorted(["dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions"])
     assert tasks["gold"]["outlets"] == [f"file://{lake}/gold/{t}" for t in marts]
+    assert tasks["gold_scala"]["outlets"] == [f"file://{lake}/gold/fct_purchases_daily_scala"]
     assert tasks["load_serving"]["outlets"] == [f"postgres://127.0.0.1:5433/lakehouse/serving/{t}" for t in marts]
 
 

@@ -75,14 +75,7 @@ def test_local_jar_job_uses_class_and_jar(write_config) -> None:
 
     op = build(write_config("local", edit), "gold_jvm", ("--full-refresh",), "com.example.Gold")
     argv = shlex.split(op.bash_command)
-    assert argv[-6:] == [
-        "--class",
-        "com.example.Gold",
-        "/opt/lh/jars/gold.jar",
-        "--config",
-        "/opt/lh/config/test.yml",
-        "--full-refresh",
-    ]
+    assert argv[-4:] == ["--class", "com.example.Gold", "/opt/lh/jars/gold.jar", "--full-refresh"]
 
 
 def test_local_without_jars_fails_at_task_start_naming_the_key(write_config, tmp_path: Path) -> None:
@@ -142,12 +135,12 @@ def test_databricks_existing_cluster_and_jar_job(write_config) -> None:
         db["existing_cluster_id"] = "0101-abc"
         data["airflow"]["runner"]["artifacts"]["jar_uri"] = "dbfs:/lh/jars/gold.jar"
 
-    op = build(write_config("databricks", edit), "gold_jvm", (), "com.example.Gold")
+    op = build(write_config("databricks", edit), "gold_jvm", ("--silver", "dbfs:/s"), "com.example.Gold")
     assert op.existing_cluster_id == "0101-abc"
     assert op.new_cluster is None
     assert op.spark_jar_task == {
         "main_class_name": "com.example.Gold",
-        "parameters": ["--config", "/dbfs/lh/config/test.yml"],
+        "parameters": ["--silver", "dbfs:/s"],
     }
     assert op.libraries[-1] == {"jar": "dbfs:/lh/jars/gold.jar"}
 
@@ -225,8 +218,7 @@ def test_dataproc_jar_job(write_config) -> None:
     assert batch["spark_batch"] == {
         "main_class": "com.example.Gold",
         "jar_file_uris": ["gs://code/lh/gold.jar"],
-        "file_uris": ["gs://code/lh/config/gcp.yml"],
-        "args": ["--config", "gcp.yml", "--full-refresh"],
+        "args": ["--full-refresh"],
     }
     assert "pyspark_batch" not in batch
 
@@ -342,3 +334,22 @@ def test_default_args_follow_the_config(write_config) -> None:
     assert args["retry_exponential_backoff"] == 3.0
     assert args["max_retry_delay"] == timedelta(seconds=900)
     assert args["on_failure_callback"].keywords == {"alert_conn_id": None}
+
+
+def test_jvm_job_comes_from_config_and_needs_its_main_class(write_config) -> None:
+    from lakehouse_dags.runners import SparkJob, jvm_job
+
+    assert jvm_job(load_settings(write_config("local")), "gold_scala", ()) is None
+
+    def jar_only(data):
+        data["airflow"]["runner"]["artifacts"]["jar_uri"] = "/opt/lh/jars/gold.jar"
+
+    with pytest.raises(ConfigError, match=r"test\.yml: key 'airflow\.runner\.artifacts\.jar_main_class' is required"):
+        jvm_job(load_settings(write_config("local", jar_only)), "gold_scala", ())
+
+    def both(data):
+        jar_only(data)
+        data["airflow"]["runner"]["artifacts"]["jar_main_class"] = "com.example.Gold"
+
+    job = jvm_job(load_settings(write_config("local", both)), "gold_scala", ("--silver", "/s"))
+    assert job == SparkJob("gold_scala", ("--silver", "/s"), "com.example.Gold")

@@ -121,11 +121,14 @@ def test_pipeline_dag_publishes_gold_exactly_and_reconciles(isolated: Settings, 
     quality = {task: state for task, state in states.items() if task.startswith("quality.")}
     assert quality, f"no quality check task ran: {states}"
     assert set(states.values()) == {"success"}, states
+    assert states.get("gold_scala") == "success", f"the Scala gold task did not run: {states}"
 
     for mart in MARTS:
         columns, gold = gold_rows(settings, mart)
         assert gold, f"gold {mart} is empty"
         assert serving_rows(settings.postgres_dsn(), mart, columns) == gold, f"serving.{mart} differs from gold"
+
+    assert gold_rows(settings, "fct_purchases_daily_scala") == gold_rows(settings, "fct_purchases_daily")
 
     mismatched = [row for row in lake_rows(settings, run.manifest) if not row[3]]
     assert not mismatched, mismatched
