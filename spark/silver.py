@@ -23,9 +23,15 @@ def valid_events(validated: DataFrame) -> DataFrame:
 
 
 def first_per_event_id(events: DataFrame) -> DataFrame:
-    """One row per event_id within a batch: the one at the lowest Kafka coordinate."""
+    """One row per event_id within a batch: the one at the lowest Kafka coordinate.
+
+    Only ids seen more than once are ranked, so the wide rows of the (usual) unique ids are never shuffled.
+    """
+    repeated = events.groupBy("event_id").count().where("count > 1").select("event_id")
+    unique = events.join(repeated, "event_id", "left_anti")
     order = Window.partitionBy("event_id").orderBy(*COORDINATE)
-    return events.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
+    ranked = events.join(repeated, "event_id", "left_semi").withColumn("_rank", F.row_number().over(order))
+    return unique.unionByName(ranked.where("_rank = 1").drop("_rank"))
 
 
 def not_in(events: DataFrame, existing_ids: DataFrame) -> DataFrame:

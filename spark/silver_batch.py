@@ -51,7 +51,11 @@ class SilverBatchWriter:
             validated.unpersist()
 
     def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int) -> DataFrame:
-        """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote."""
+        """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote.
+
+        No broadcast hint: adaptive execution broadcasts whichever side is small at run time (an empty silver,
+        or a small batch), where a forced broadcast of a million-id batch would cost more than the join.
+        """
         previous_attempt = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
         existing = (
             spark.read.format("delta")
@@ -60,7 +64,7 @@ class SilverBatchWriter:
             .where(~previous_attempt)
             .select("event_id")
         )
-        return existing.join(F.broadcast(batch.select("event_id")), "event_id", "left_semi")
+        return existing.join(batch.select("event_id"), "event_id", "left_semi")
 
     def _write(self, spark, validated, distinct, new, rows_in, batch_id) -> None:
         ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
