@@ -16,11 +16,13 @@ MVN := mvn -q -B
 KAFKA_JARS := .local/jars/kafka
 SPARK_JARS := .local/jars/spark
 SCALA_JAR := spark-scala/target/.built
+SPARK35_VENV := .local/venv-spark35
+SPARK35_JARS := .local/jars/spark35
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay spark-wheel
+.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-test bench-scala bench-spark redrive replay spark-wheel spark35
 
 help: ## List every target
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -39,9 +41,21 @@ $(SPARK_JARS)/.resolved: spark/jars/pom.xml
 	$(MVN) -f spark/jars/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(SPARK_JARS)
 	@touch $@
 
+$(SPARK35_VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(SPARK35_VENV) $(UV) sync --frozen --python $(PYTHON) --no-default-groups \
+		--group spark35 --group kafka --group postgres --group stack --group dev
+	@touch $@
+
+$(SPARK35_JARS)/.resolved: spark/jars/pom.xml
+	rm -rf $(CURDIR)/$(SPARK35_JARS)
+	$(MVN) -f spark/jars/pom.xml -Pspark35 dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(SPARK35_JARS)
+	@touch $@
+
 install: $(VENV)/.synced jars ## Install the Python environment (uv) and the JVM jars (Maven)
 
 jars: $(KAFKA_JARS)/.resolved $(SPARK_JARS)/.resolved ## Resolve the pinned Kafka broker and Spark connector jars from Maven Central
+
+spark35: $(SPARK35_VENV)/.synced $(SPARK35_JARS)/.resolved $(KAFKA_JARS)/.resolved ## Azure Synapse's Spark 3.5: uv group spark35 in .local/venv-spark35, Delta 3.3.2 jars in .local/jars/spark35
 
 spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
 	$(PY) -m scripts.build_archive
