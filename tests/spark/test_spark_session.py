@@ -25,6 +25,8 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert "DeltaSparkSessionExtension" in conf.get("spark.sql.extensions")
     assert conf.get("spark.sql.catalog.spark_catalog").endswith("DeltaCatalog")
     assert conf.get("spark.sql.session.timeZone") == "UTC"
+    assert conf.get("spark.sql.ansi.enabled") == "true"
+    assert conf.get("spark.sql.legacy.timeParserPolicy") == "CORRECTED"
     assert conf.get("spark.sql.shuffle.partitions") == "2"
     assert conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.sparkContext.master == "local[2]"
