@@ -16,12 +16,17 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
-    """A session with Delta, UTC and sized shuffles; local master, memory and jars only if no cluster set them."""
+    """Delta, UTC, Spark 4 SQL semantics and sized shuffles; local master, memory and jars only if no cluster set them.
+
+    ANSI mode and the CORRECTED datetime parser are Spark 4's defaults, set so Spark 3.5 (Synapse) behaves the same:
+    an overflow or a bad cast fails instead of writing null, and try_to_timestamp returns null instead of raising."""
     builder = (
         SparkSession.builder.appName(app_name)
         .config("spark.sql.extensions", DELTA_EXTENSION)
         .config("spark.sql.catalog.spark_catalog", DELTA_CATALOG)
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "true")
+        .config("spark.sql.legacy.timeParserPolicy", "CORRECTED")
         .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
     )

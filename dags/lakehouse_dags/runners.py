@@ -24,6 +24,8 @@ SYNAPSE_SIZES = {
     "XLarge": (32, "224g"),
     "XXLarge": (64, "400g"),
 }
+# spark-scala/pom.xml names each build lakehouse-gold_<Scala binary version>-<version>.jar; Synapse 3.5 runs 2.12.
+SPARK4_SCALA_JAR = "_2.13-"
 
 
 @dataclass(frozen=True)
@@ -256,6 +258,14 @@ def synapse_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, 
     config = check(f"{ARTIFACTS}.config_uri", artifacts.config_uri)
     archive = check(f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
     resolved = _resolve(settings, runner, job, check, PurePosixPath(config).name)
+    if resolved.main_class and SPARK4_SCALA_JAR in PurePosixPath(resolved.file).name:
+        raise _error(
+            settings,
+            f"{ARTIFACTS}.jar_uri",
+            f"is {resolved.file!r}, the Scala 2.13 (Spark 4 only) build; Synapse runs Spark 3.5 on Scala 2.12, so "
+            f"the JVM job {job.name} needs the spark35 build (mvn -f spark-scala/pom.xml -P spark35 package: "
+            "target/scala-2.12/lakehouse-gold_2.12-*.jar)",
+        )
     cores, memory = SYNAPSE_SIZES[syn.executor_size]
     conf = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)}
     packages = _packages(settings, runner)

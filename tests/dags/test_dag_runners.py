@@ -182,6 +182,18 @@ def test_synapse_jar_job(write_config) -> None:
     assert "python_files" not in payload
 
 
+def test_synapse_refuses_the_spark_4_scala_jar_naming_the_job(write_config) -> None:
+    def edit(data):
+        data["airflow"]["runner"]["artifacts"]["jar_uri"] = (
+            "abfss://code@acct.dfs.core.windows.net/lh/lakehouse-gold_2.13-0.1.0.jar"
+        )
+
+    with pytest.raises(
+        ConfigError, match=r"jar_uri' is .*_2\.13-0\.1\.0\.jar', the Scala 2\.13 .* JVM job gold_jvm needs"
+    ):
+        build(write_config("synapse", edit), "gold_jvm", (), "com.example.Gold")
+
+
 def test_dataproc_batch(write_config) -> None:
     op = build(write_config("dataproc"))
     assert type(op).__name__ == "DataprocCreateBatchOperator"

@@ -25,16 +25,27 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert "DeltaSparkSessionExtension" in conf.get("spark.sql.extensions")
     assert conf.get("spark.sql.catalog.spark_catalog").endswith("DeltaCatalog")
     assert conf.get("spark.sql.session.timeZone") == "UTC"
+    assert conf.get("spark.sql.ansi.enabled") == "true"
+    assert conf.get("spark.sql.legacy.timeParserPolicy") == "CORRECTED"
     assert conf.get("spark.sql.shuffle.partitions") == "2"
     assert conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.sparkContext.master == "local[2]"
     assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
 
 
-def test_resolved_jars_do_not_duplicate_pyspark_jars(spark_settings):
-    ours = {artifact(j) for j in local_jars(spark_settings)}
+def scala_binary_version() -> str:
+    """The Scala binary version pyspark was built for, from its own spark-core jar (2.13 for Spark 4, 2.12 for 3.5)."""
+    (core,) = PYSPARK_JARS.glob("spark-core_*.jar")
+    return re.match(r"spark-core_(\d+\.\d+)-", core.name).group(1)
+
+
+def test_resolved_jars_match_pyspark_and_do_not_duplicate_its_jars(spark_settings):
+    jars = local_jars(spark_settings)
+    ours = {artifact(j) for j in jars}
     theirs = {artifact(str(j)) for j in PYSPARK_JARS.glob("*.jar")}
-    assert {"delta-spark_2.13", "spark-sql-kafka-0-10_2.13", "kafka-clients"} <= ours
+    scala = scala_binary_version()
+    assert {f"delta-spark_{scala}", f"spark-sql-kafka-0-10_{scala}", "kafka-clients"} <= ours
+    assert f"spark-sql-kafka-0-10_{scala}-{pyspark.__version__}.jar" in {Path(j).name for j in jars}
     assert ours & theirs == set()
 
 
