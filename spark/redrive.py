@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
 from pyspark import StorageLevel
@@ -15,8 +14,7 @@ import spark.silver as silver_rules
 from kafka.contract import REASON_CODES
 from spark.delta_io import idempotent_append
 from spark.silver import first_per_event_id, not_in, offset_ranges, silver_rows, valid_events
-from spark.silver_batch import LedgerError
-from spark.tables import metrics_schema
+from spark.silver_batch import checked_ledger, ledger_row, verdict_counts
 
 STREAM = "redrive"
 BATCH_ID = 0
@@ -92,32 +90,22 @@ def redrive_quarantine(
 def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason) -> RedriveResult:
     rows_in = handled.count()
     ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
-    valid = sum(r.valid for r in ranges)
-    quarantined = sum(r.rows for r in ranges) - valid
+    valid, quarantined = verdict_counts(ranges)
     if valid == 0 and not _reasons_changed(handled, validated):
         return RedriveResult(rid, rows_in, 0, quarantined, 0, written=False)
     distinct = first_per_event_id(valid_events(validated))
     existing = spark.read.format("delta").load(silver).where(F.col("silver_app_id") != rid).select("event_id")
     new = silver_rows(not_in(distinct, existing), BATCH_ID, rid).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        distinct_count, inserted = distinct.count(), new.count()
-        duplicates = (valid - distinct_count) + (distinct_count - inserted)
-        if rows_in != inserted + quarantined + duplicates:
-            raise LedgerError(
-                f"re-drive {rid}: rows_in {rows_in} != inserted {inserted} + quarantined {quarantined} + duplicates "
-                f"{duplicates}; nothing written, run the re-drive again"
-            )
-        offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
-        ledger = spark.createDataFrame(
-            [(STREAM, BATCH_ID, rid, rows_in, inserted, quarantined, duplicates, offsets, datetime.now(UTC))],
-            metrics_schema(),
+        ledger = checked_ledger(
+            rows_in, ranges, distinct.count(), new.count(), where=f"re-drive {rid}", retry="run the re-drive again"
         )
         idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID)
-        idempotent_append(ledger, metrics, rid, BATCH_ID)
+        idempotent_append(ledger_row(spark, ledger, STREAM, BATCH_ID, rid), metrics, rid, BATCH_ID)
     finally:
         new.unpersist()
     _rewrite_quarantine(spark, quarantine, validated, rid, reason)
-    return RedriveResult(rid, rows_in, inserted, quarantined, duplicates, written=True)
+    return RedriveResult(rid, rows_in, ledger.inserted, quarantined, ledger.duplicates, written=True)
 
 
 def _reasons_changed(handled: DataFrame, validated: DataFrame) -> bool:

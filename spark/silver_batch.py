@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from spark.delta_io import idempotent_append
@@ -68,33 +69,64 @@ class SilverBatchWriter:
 
     def _write(self, spark, validated, distinct, new, rows_in, batch_id) -> None:
         ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
-        valid = sum(r.valid for r in ranges)
-        quarantined = sum(r.rows for r in ranges) - valid
-        distinct_count, inserted = distinct.count(), new.count()
-        duplicates = (valid - distinct_count) + (distinct_count - inserted)
-        if rows_in != inserted + quarantined + duplicates:
-            raise LedgerError(
-                f"silver batch {batch_id} (app id {self.app_id}): rows_in {rows_in} != inserted {inserted} "
-                f"+ quarantined {quarantined} + duplicates {duplicates}; nothing written, the batch will retry"
-            )
-        offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
-        metrics = spark.createDataFrame(
-            [
-                (
-                    self.stream,
-                    batch_id,
-                    self.app_id,
-                    rows_in,
-                    inserted,
-                    quarantined,
-                    duplicates,
-                    offsets,
-                    datetime.now(UTC),
-                )
-            ],
-            metrics_schema(),
+        ledger = checked_ledger(
+            rows_in,
+            ranges,
+            distinct.count(),
+            new.count(),
+            where=f"silver batch {batch_id} (app id {self.app_id})",
+            retry="the batch will retry",
         )
+        metrics = ledger_row(spark, ledger, self.stream, batch_id, self.app_id)
         idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
         quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
         idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
         idempotent_append(metrics, self.metrics, self.app_id, batch_id)
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One batch's conservation ledger: rows in = inserted + quarantined + duplicates, and its offset ranges."""
+
+    rows_in: int
+    inserted: int
+    quarantined: int
+    duplicates: int
+    offsets: list[tuple[str, int, int, int]]
+
+
+def verdict_counts(ranges: list[Row]) -> tuple[int, int]:
+    """(valid, quarantined) rows of a batch, from its offset_ranges rows."""
+    valid = sum(r.valid for r in ranges)
+    return valid, sum(r.rows for r in ranges) - valid
+
+
+def checked_ledger(
+    rows_in: int, ranges: list[Row], distinct: int, inserted: int, *, where: str, retry: str
+) -> Ledger:
+    """The ledger of a batch whose valid rows left `distinct` ids and `inserted` new ones; LedgerError if unbalanced."""
+    valid, quarantined = verdict_counts(ranges)
+    duplicates = (valid - distinct) + (distinct - inserted)
+    if rows_in != inserted + quarantined + duplicates:
+        raise LedgerError(
+            f"{where}: rows_in {rows_in} != inserted {inserted} + quarantined {quarantined} "
+            f"+ duplicates {duplicates}; nothing written, {retry}"
+        )
+    offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
+    return Ledger(rows_in, inserted, quarantined, duplicates, offsets)
+
+
+def ledger_row(spark: SparkSession, ledger: Ledger, stream: str, batch_id: int, app_id: str) -> DataFrame:
+    """The metrics table's row for one batch."""
+    row = (
+        stream,
+        batch_id,
+        app_id,
+        ledger.rows_in,
+        ledger.inserted,
+        ledger.quarantined,
+        ledger.duplicates,
+        ledger.offsets,
+        datetime.now(UTC),
+    )
+    return spark.createDataFrame([row], metrics_schema())
