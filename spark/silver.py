@@ -22,12 +22,18 @@ def valid_events(validated: DataFrame) -> DataFrame:
     return validated.where(F.col("reasons").isNull()).withColumn("event_date", F.to_date("event_ts"))
 
 
-def first_per_event_id(events: DataFrame) -> DataFrame:
+def repeated_ids(events: DataFrame) -> DataFrame:
+    """The event_ids seen more than once in `events`: a shuffle of ids only, never of the wide rows."""
+    return events.groupBy("event_id").count().where("count > 1").select("event_id")
+
+
+def first_per_event_id(events: DataFrame, repeated: DataFrame | None = None) -> DataFrame:
     """One row per event_id within a batch: the one at the lowest Kafka coordinate.
 
-    Only ids seen more than once are ranked, so the wide rows of the (usual) unique ids are never shuffled.
+    Only the ids in `repeated` (default: repeated_ids(events)) are ranked, so the rows of the usual unique ids are
+    never shuffled; a caller that knows `repeated` is small passes it broadcast, and then nothing wide moves at all.
     """
-    repeated = events.groupBy("event_id").count().where("count > 1").select("event_id")
+    repeated = repeated_ids(events) if repeated is None else repeated
     unique = events.join(repeated, "event_id", "left_anti")
     order = Window.partitionBy("event_id").orderBy(*COORDINATE)
     ranked = events.join(repeated, "event_id", "left_semi").withColumn("_rank", F.row_number().over(order))

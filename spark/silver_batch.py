@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,11 +16,15 @@ from spark.silver import (
     not_in,
     offset_ranges,
     quarantine_rows,
+    repeated_ids,
     silver_rows,
     valid_events,
     validated_records,
 )
 from spark.tables import metrics_schema
+
+BROADCAST_IDS_MAX = 2_000_000
+"""The most event ids a batch sends to every executor (~150 MB of UUIDs) instead of shuffling its wide rows."""
 
 
 class LedgerError(RuntimeError):
@@ -36,26 +41,19 @@ class SilverBatchWriter:
     def __call__(self, bronze: DataFrame, batch_id: int) -> None:
         spark = bronze.sparkSession
         rows_in = bronze.count()
-        validated = validated_records(bronze).persist(StorageLevel.MEMORY_AND_DISK)
-        try:
-            distinct = first_per_event_id(valid_events(validated)).persist(StorageLevel.MEMORY_AND_DISK)
-            try:
-                inserted_rows = not_in(distinct, self._known_ids(spark, distinct, batch_id))
-                new = silver_rows(inserted_rows, batch_id, self.app_id).persist(StorageLevel.MEMORY_AND_DISK)
-                try:
-                    self._write(spark, validated, distinct, new, rows_in, batch_id)
-                finally:
-                    new.unpersist()
-            finally:
-                distinct.unpersist()
-        finally:
-            validated.unpersist()
+        with ExitStack() as cache:
+            validated = _cached(cache, validated_records(bronze))
+            events = valid_events(validated)
+            distinct = first_per_event_id(events, _small_side(cache, repeated_ids(events)))
+            known = _small_side(cache, self._known_ids(spark, distinct, batch_id))
+            new = _cached(cache, silver_rows(not_in(distinct, known), batch_id, self.app_id))
+            self._write(spark, validated, distinct, new, rows_in, batch_id)
 
     def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int) -> DataFrame:
         """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote.
 
-        No broadcast hint: adaptive execution broadcasts whichever side is small at run time (an empty silver,
-        or a small batch), where a forced broadcast of a million-id batch would cost more than the join.
+        Only ids move (silver is read as its event_id column); the result, usually tiny, is what the batch's
+        wide rows are later checked against.
         """
         previous_attempt = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
         existing = (
@@ -82,6 +80,21 @@ class SilverBatchWriter:
         quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
         idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
         idempotent_append(metrics, self.metrics, self.app_id, batch_id)
+
+
+def _cached(cache: ExitStack, df: DataFrame) -> DataFrame:
+    """`df` persisted until the batch's ExitStack closes."""
+    df.persist(StorageLevel.MEMORY_AND_DISK)
+    cache.callback(df.unpersist)
+    return df
+
+
+def _small_side(cache: ExitStack, ids: DataFrame) -> DataFrame:
+    """An event_id frame materialised once and marked for broadcast when it is small enough, as it usually is
+    (duplicates within a batch, or ids a batch shares with silver). Streaming batches run without adaptive
+    execution, so without the hint every join with it would shuffle the batch's wide rows."""
+    _cached(cache, ids)
+    return F.broadcast(ids) if ids.count() <= BROADCAST_IDS_MAX else ids
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
     ArrayType,
@@ -36,14 +37,21 @@ REASONS_TYPE = ArrayType(
     True,
 )
 PASSTHROUGH = ("key", "value", "topic", "partition", "offset", "ingested_at", "ingest_date")
+RAW = ("key", "value")
+"""Kept only on rejected rows: quarantine stores the raw record, silver never reads it, and a batch's cached
+verdicts stay a fraction of the size of its payloads."""
 MAX_TEXT = 200
 _PRIORITY = {code: rank for rank, code in enumerate(REASON_CODES)}
 
 
 def validated_schema(bronze_schema: StructType) -> StructType:
-    """Bronze's columns, every contract field (null unless valid; event_id whenever readable), then the reasons,
-    ordered as kafka.contract.REASON_CODES so the first is the earliest stage that failed."""
-    kept = [bronze_schema[name] for name in PASSTHROUGH]
+    """Bronze's columns (key and value only on rejected rows, see RAW), every contract field (null unless valid;
+    event_id whenever readable), then the reasons, ordered as kafka.contract.REASON_CODES so the first is the
+    earliest stage that failed."""
+    kept = [
+        StructField(name, bronze_schema[name].dataType, True) if name in RAW else bronze_schema[name]
+        for name in PASSTHROUGH
+    ]
     fields = [StructField(f.name, f.dataType, True) for f in event_struct().fields]
     return StructType([*kept, *fields, StructField("reasons", REASONS_TYPE, True)])
 
@@ -65,7 +73,9 @@ def _validate(
     batch: pa.RecordBatch, arrow_schema: pa.Schema, converters: list[tuple[str, Callable[[Any], Any]]]
 ) -> pa.RecordBatch:
     values = batch.column("value").to_pylist()
-    nows = batch.column("ingested_at").to_pylist()
+    ingested = batch.column("ingested_at").dictionary_encode()
+    instants = ingested.dictionary.to_pylist()
+    nows = [instants[i] for i in ingested.indices.to_pylist()]
     columns: dict[str, list[Any]] = {name: [] for name, _ in converters}
     reasons: list[list[dict[str, str | None]] | None] = []
     for raw, now in zip(values, nows, strict=True):
@@ -82,12 +92,18 @@ def _validate(
             columns["event_id"][-1] = _text(document["event_id"])
         ordered = sorted(violations, key=lambda v: _PRIORITY.get(v.reason, len(_PRIORITY)))
         reasons.append([{"reason": v.reason, "field": v.field, "detail": _text(v.detail)} for v in ordered])
-    arrays = [batch.column(name) for name in PASSTHROUGH]
+    rejected = pa.array([r is not None for r in reasons], type=pa.bool_())
+    arrays = [_only_where(rejected, batch.column(name)) if name in RAW else batch.column(name) for name in PASSTHROUGH]
     for field in arrow_schema:
         if field.name in columns:
             arrays.append(pa.array(columns[field.name], type=field.type))
     arrays.append(pa.array(reasons, type=arrow_schema.field("reasons").type))
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+
+
+def _only_where(mask: pa.Array, column: pa.Array) -> pa.Array:
+    """`column` where `mask` is true, null elsewhere."""
+    return pc.if_else(mask, column, pa.nulls(len(column), type=column.type))
 
 
 def _converter(data_type: DataType) -> Callable[[Any], Any]:

@@ -67,6 +67,20 @@ def test_dedup_within_and_across_batches_and_replays_change_nothing(spark, table
     assert snapshot(spark, tables) == before
 
 
+def test_too_many_ids_to_broadcast_shuffles_instead_with_the_same_result(spark, tables, tmp_path, monkeypatch):
+    broadcast = SilverBatchWriter(**tables, app_id="app-1")
+    for batch_id, frame in enumerate(batches(spark)):
+        broadcast(frame, batch_id)
+    shuffled_tables = {name: str(tmp_path / f"shuffled-{name}") for name in tables}
+    ensure_silver_tables(spark, **shuffled_tables)
+    monkeypatch.setattr(silver_batch, "BROADCAST_IDS_MAX", -1)
+    shuffled = SilverBatchWriter(**shuffled_tables, app_id="app-1")
+    for batch_id, frame in enumerate(batches(spark)):
+        shuffled(frame, batch_id)
+    assert snapshot(spark, shuffled_tables) == snapshot(spark, tables)
+    assert metrics_of(spark, shuffled_tables) == [(0, 4, 2, 1, 1), (1, 3, 1, 0, 2)]
+
+
 def test_crash_after_the_silver_write_then_replay_equals_an_uninterrupted_run(spark, tables, tmp_path, monkeypatch):
     clean = {name: str(tmp_path / "clean" / name) for name in tables}
     ensure_silver_tables(spark, **clean)

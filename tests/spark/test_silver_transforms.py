@@ -8,7 +8,15 @@ from pyspark.sql import functions as F
 from silver_inputs import INGESTED, bronze_frame, event, event_id
 
 from kafka.contract import validate_payload
-from spark.silver import first_per_event_id, not_in, quarantine_rows, silver_rows, valid_events, validated_records
+from spark.silver import (
+    first_per_event_id,
+    not_in,
+    quarantine_rows,
+    repeated_ids,
+    silver_rows,
+    valid_events,
+    validated_records,
+)
 from spark.tables import quarantine_schema, silver_schema
 
 HOSTILE = [
@@ -79,6 +87,22 @@ def test_first_per_event_id_keeps_the_lowest_coordinate(spark):
     )
     kept = first_per_event_id(valid_events(validated_records(bronze))).select("event_id", "partition", "quantity")
     assert sorted(tuple(r) for r in kept.collect()) == [(event_id(1), 0, 4), (event_id(2), 1, 1 + 1)]
+
+
+def test_first_per_event_id_with_a_broadcast_repeated_set_keeps_the_same_rows(spark):
+    same = [event(1, quantity=1), event(2), event(1, quantity=3), event(3)]
+    events = valid_events(validated_records(bronze_frame(spark, same, partition=2, first_offset=5)))
+    repeated = repeated_ids(events)
+    assert [r.event_id for r in repeated.collect()] == [event_id(1)]
+    kept = first_per_event_id(events, F.broadcast(repeated)).select("event_id", "offset", "quantity")
+    assert sorted(tuple(r) for r in kept.collect()) == [(event_id(1), 5, 1), (event_id(2), 6, 2), (event_id(3), 8, 2)]
+
+
+def test_raw_key_and_value_are_kept_only_on_rejected_rows(spark):
+    rows = validated_records(bronze_frame(spark, [event(1), b"oops"])).orderBy("offset").collect()
+    assert (rows[0].reasons, rows[0].key, rows[0].value) == (None, None, None)
+    assert (rows[1].reasons[0].reason, bytes(rows[1].value)) == ("invalid_json", b"oops")
+    assert rows[1].key is not None
 
 
 def test_not_in_drops_known_ids(spark):
