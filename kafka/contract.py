@@ -102,6 +102,79 @@ def max_future_skew() -> timedelta:
     return timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class CrossFieldRule:
+    """One of the contract's allOf rules: when `key` is present and one of `values`, the `required` properties
+    are present, the `not_null` ones are not null, and the `null` ones are absent or null."""
+
+    description: str
+    key: str
+    values: tuple[Any, ...]
+    required: tuple[str, ...]
+    not_null: tuple[str, ...]
+    null: tuple[str, ...]
+
+    def holds(self, document: dict[str, Any]) -> bool:
+        """The rule's verdict on a parsed object, as JSON Schema gives it (loops, not generators: it runs per event)."""
+        if document.get(self.key, _ABSENT) not in self.values:
+            return True
+        for name in self.required:
+            if name not in document:
+                return False
+        for name in self.not_null:
+            if name in document and document[name] is None:
+                return False
+        for name in self.null:
+            if document.get(name) is not None:
+                return False
+        return True
+
+
+def cross_field_rules(contract: dict[str, Any] | None = None) -> list[CrossFieldRule]:
+    """The allOf if/then rules in the one shape every engine checks (Delta CHECK constraints, the compiled fast
+    path); jsonschema stays the authority for reasons. Any other rule shape is an error naming the rule."""
+    contract = contract or _contract()
+    return [_cross_field_rule(rule) for rule in contract.get("allOf", [])]
+
+
+def _cross_field_rule(rule: dict[str, Any]) -> CrossFieldRule:
+    description = rule.get("description", "")
+    unsupported = ValueError(
+        f"allOf rule {description!r} in {CONTRACT_PATH} is not of the supported shape: "
+        "if one property is in an enum (or equals a const) then properties are required, not null or null"
+    )
+    condition = rule.get("if", {})
+    tests = condition.get("properties", {})
+    if len(tests) != 1 or set(rule) - {"if", "then", "description"} or set(condition) - {"properties", "required"}:
+        raise unsupported
+    ((key, test),) = tests.items()
+    if set(test) not in ({"enum"}, {"const"}) or condition.get("required", [key]) != [key]:
+        raise unsupported
+    then = rule.get("then", {})
+    not_null, null = [], []
+    for name, definition in then.get("properties", {}).items():
+        if definition == {"not": {"type": "null"}}:
+            not_null.append(name)
+        elif definition == {"type": "null"}:
+            null.append(name)
+        else:
+            raise unsupported
+    if set(then) - {"required", "properties"}:
+        raise unsupported
+    values = tuple(test["enum"]) if "enum" in test else (test["const"],)
+    return CrossFieldRule(description, key, values, tuple(then.get("required", [])), tuple(not_null), tuple(null))
+
+
+@lru_cache(maxsize=1)
+def json_decoder() -> json.JSONDecoder:
+    """The contract's JSON parsing rules, built once (json.loads with options builds a decoder per call): numbers
+    as exact decimals, NaN and Infinity refused, a key repeated within one object refused."""
+    return json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
 def validate_payload(raw: bytes | None, *, now: datetime) -> list[Violation]:
     """Every contract violation in one Kafka value, judged at ingestion time `now`; empty means valid."""
     if now.tzinfo is None:
@@ -113,12 +186,7 @@ def validate_payload(raw: bytes | None, *, now: datetime) -> list[Violation]:
     except UnicodeDecodeError as exc:
         return [Violation(INVALID_UTF8, None, f"not UTF-8: {exc.reason} at byte {exc.start}")]
     try:
-        document = json.loads(
-            text,
-            parse_float=Decimal,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        document = json_decoder().decode(text)
     except (ValueError, RecursionError) as exc:
         return [Violation(INVALID_JSON, None, _shorten(f"not JSON: {exc}"))]
     if not isinstance(document, dict):

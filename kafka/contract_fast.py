@@ -12,7 +12,14 @@ from typing import Any
 
 import fastjsonschema
 
-from kafka.contract import Violation, max_future_skew, validate_payload
+from kafka.contract import (
+    CrossFieldRule,
+    Violation,
+    cross_field_rules,
+    json_decoder,
+    max_future_skew,
+    validate_payload,
+)
 
 CONTRACT_RESOURCE = "schemas/event.schema.json"
 
@@ -32,22 +39,19 @@ def _parse(raw: bytes | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        document = json.loads(
-            bytes(raw).decode("utf-8"),
-            parse_float=Decimal,
-            parse_constant=_reject_constant,
-            object_pairs_hook=_unique_keys,
-        )
+        document = json_decoder().decode(bytes(raw).decode("utf-8"))
     except (ValueError, RecursionError):
         return None
     return document if type(document) is dict else None
 
 
 def _fast_valid(document: dict[str, Any], now: datetime) -> bool:
-    """True only when the compiled schema and the future-timestamp rule both accept the object."""
-    validate, multiples = _compiled()
+    """True only when the compiled schema, the cross-field rules and the future-timestamp rule all accept it."""
+    validate, multiples, rules = _compiled()
     try:
         validate(document)
+        if not all(rule.holds(document) for rule in rules):
+            return False
         for name, step in multiples:
             value = document.get(name)
             if value is not None and value % step != 0:
@@ -58,8 +62,9 @@ def _fast_valid(document: dict[str, Any], now: datetime) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _compiled() -> tuple[Any, tuple[tuple[str, Decimal], ...]]:
-    """The contract compiled once per process; top-level multipleOf is lifted out and checked in exact decimals."""
+def _compiled() -> tuple[Any, tuple[tuple[str, Decimal], ...], tuple[CrossFieldRule, ...]]:
+    """The contract compiled once per process. Top-level multipleOf is lifted out and checked in exact decimals,
+    and the allOf rules as CrossFieldRule checks: compiled, each if/then costs a raised exception per event."""
     raw = pkgutil.get_data("kafka", CONTRACT_RESOURCE)
     if raw is None:
         raise FileNotFoundError(f"{CONTRACT_RESOURCE} is missing from the kafka package")
@@ -69,8 +74,10 @@ def _compiled() -> tuple[Any, tuple[tuple[str, Decimal], ...]]:
         for name, definition in schema["properties"].items()
         if "multipleOf" in definition
     )
+    rules = tuple(cross_field_rules(schema))
+    schema.pop("allOf", None)
     validate = fastjsonschema.compile(schema, formats={"uuid": _is_uuid, "date-time": _is_instant})
-    return validate, multiples
+    return validate, multiples, rules
 
 
 @lru_cache(maxsize=1)
@@ -91,14 +98,3 @@ def _is_instant(value: str) -> bool:
         return datetime.fromisoformat(value).tzinfo is not None
     except ValueError:
         return False
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a valid JSON number literal")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate key in one object")
-    return document

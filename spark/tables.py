@@ -19,6 +19,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from kafka.contract import CrossFieldRule, cross_field_rules
 from spark.contract_schema import contract_document, event_struct
 from spark.validation import REASONS_TYPE
 
@@ -132,29 +133,17 @@ def contract_constraints(contract: dict[str, Any] | None = None) -> dict[str, st
                 parts.append(f"{name} {operator} {Decimal(str(definition[keyword]))}")
         if parts:
             checks[f"contract_{name}"] = f"{name} IS NULL OR ({' AND '.join(parts)})"
-    for index, rule in enumerate(contract.get("allOf", [])):
+    for index, rule in enumerate(cross_field_rules(contract)):
         checks[f"contract_rule_{index}"] = _rule_check(rule)
     return checks
 
 
-def _rule_check(rule: dict[str, Any]) -> str:
-    """`NOT condition OR consequence` for an if/then rule that keys on one property's enum or const."""
-    condition = rule.get("if", {}).get("properties", {})
-    if len(condition) != 1 or set(rule) - {"if", "then", "description"}:
-        raise ValueError(f"cannot express the contract rule {rule.get('description')!r} as a Delta CHECK")
-    (key, test), = condition.items()
-    allowed = test["enum"] if "enum" in test else [test["const"]]
-    then = rule["then"]
-    clauses = [f"{name} IS NOT NULL" for name in then.get("required", [])]
-    for name, definition in then.get("properties", {}).items():
-        if definition == {"not": {"type": "null"}}:
-            clauses.append(f"{name} IS NOT NULL")
-        elif definition == {"type": "null"}:
-            clauses.append(f"{name} IS NULL")
-        else:
-            raise ValueError(f"cannot express {name!r} in rule {rule.get('description')!r} as a Delta CHECK")
-    values = ", ".join(_sql_literal(v) for v in allowed)
-    return f"{key} IS NULL OR {key} NOT IN ({values}) OR ({' AND '.join(dict.fromkeys(clauses))})"
+def _rule_check(rule: CrossFieldRule) -> str:
+    """`NOT condition OR consequence`: a column is null whether its property was absent or null."""
+    clauses = [f"{name} IS NOT NULL" for name in (*rule.required, *rule.not_null)]
+    clauses += [f"{name} IS NULL" for name in rule.null]
+    values = ", ".join(_sql_literal(v) for v in rule.values)
+    return f"{rule.key} IS NULL OR {rule.key} NOT IN ({values}) OR ({' AND '.join(dict.fromkeys(clauses))})"
 
 
 def _create(spark: SparkSession, path: str, schema: StructType, partitions: list[str], props: dict) -> None:

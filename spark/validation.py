@@ -70,28 +70,29 @@ def validate_batches(schema: StructType) -> Callable[[Iterator[pa.RecordBatch]],
 
 
 def _validate(
-    batch: pa.RecordBatch, arrow_schema: pa.Schema, converters: list[tuple[str, Callable[[Any], Any]]]
+    batch: pa.RecordBatch, arrow_schema: pa.Schema, converters: list[tuple[str, Callable[[Any], Any] | None]]
 ) -> pa.RecordBatch:
     values = batch.column("value").to_pylist()
     ingested = batch.column("ingested_at").dictionary_encode()
     instants = ingested.dictionary.to_pylist()
     nows = [instants[i] for i in ingested.indices.to_pylist()]
-    columns: dict[str, list[Any]] = {name: [] for name, _ in converters}
+    accepted: list[dict[str, Any] | None] = []
+    rejected_ids: dict[int, str] = {}
     reasons: list[list[dict[str, str | None]] | None] = []
-    for raw, now in zip(values, nows, strict=True):
+    for row, (raw, now) in enumerate(zip(values, nows, strict=True)):
         document, violations = check_payload(raw, now=now)
         if not violations:
-            for name, convert in converters:
-                value = document.get(name)
-                columns[name].append(None if value is None else convert(value))
+            accepted.append(document)
             reasons.append(None)
             continue
-        for name, _ in converters:
-            columns[name].append(None)
+        accepted.append(None)
         if document is not None and isinstance(document.get("event_id"), str):
-            columns["event_id"][-1] = _text(document["event_id"])
+            rejected_ids[row] = _text(document["event_id"])
         ordered = sorted(violations, key=lambda v: _PRIORITY.get(v.reason, len(_PRIORITY)))
         reasons.append([{"reason": v.reason, "field": v.field, "detail": _text(v.detail)} for v in ordered])
+    columns = {name: _column(accepted, name, convert) for name, convert in converters}
+    for row, event_id in rejected_ids.items():
+        columns["event_id"][row] = event_id
     rejected = pa.array([r is not None for r in reasons], type=pa.bool_())
     arrays = [_only_where(rejected, batch.column(name)) if name in RAW else batch.column(name) for name in PASSTHROUGH]
     for field in arrow_schema:
@@ -101,13 +102,21 @@ def _validate(
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
+def _column(documents: list[dict[str, Any] | None], name: str, convert: Callable[[Any], Any] | None) -> list[Any]:
+    """One contract field of every row (None where the row was rejected or the field is null), converted."""
+    values = [None if document is None else document.get(name) for document in documents]
+    if convert is None:
+        return values
+    return [None if value is None else convert(value) for value in values]
+
+
 def _only_where(mask: pa.Array, column: pa.Array) -> pa.Array:
     """`column` where `mask` is true, null elsewhere."""
     return pc.if_else(mask, column, pa.nulls(len(column), type=column.type))
 
 
-def _converter(data_type: DataType) -> Callable[[Any], Any]:
-    """How one valid JSON value becomes the Python value Arrow stores for its contract type."""
+def _converter(data_type: DataType) -> Callable[[Any], Any] | None:
+    """How one valid JSON value becomes the Python value Arrow stores for its contract type (None: as it is)."""
     if isinstance(data_type, TimestampType):
         return datetime.fromisoformat
     if isinstance(data_type, DecimalType):
@@ -115,7 +124,7 @@ def _converter(data_type: DataType) -> Callable[[Any], Any]:
     if isinstance(data_type, (IntegerType, LongType)):
         return int
     if isinstance(data_type, StringType):
-        return str
+        return None
     raise ValueError(f"no converter from a JSON value to {data_type.simpleString()}; extend spark/validation.py")
 
 

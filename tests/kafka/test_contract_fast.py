@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from kafka import events
-from kafka.contract import validate_payload
+from kafka.contract import cross_field_rules, load_contract, validate_payload
 from kafka.contract_fast import check_payload
 
 NOW = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
+ABSENT = "absent"
 BASE = {
     "event_id": "3f2a9c1e-7b4d-4e8a-9f21-0c5d6e7f8a9b",
     "event_ts": "2025-06-01T12:34:56.789Z",
@@ -67,6 +71,7 @@ HOSTILE = {
     "empty value": b"",
     "null value": None,
     "whitespace": b"   ",
+    "byte order mark": b"\xef\xbb\xbf" + event(),
     "page view with price": event(event_type="page_view"),
     "purchase without quantity": event(quantity=None),
     "quantity 2.0": event(quantity=2.0),
@@ -105,3 +110,23 @@ def test_valid_prices_stay_exact_decimals():
 def test_naive_now_is_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         check_payload(event(), now=datetime(2025, 6, 1))
+
+
+@pytest.mark.parametrize("event_type", [ABSENT, "page_view", "add_to_cart", "purchase"])
+def test_cross_field_rules_agree_with_json_schema_on_absent_and_null_fields(event_type):
+    rules_only = Draft202012Validator({"allOf": load_contract()["allOf"]})
+    rules = cross_field_rules()
+    fields = {"product_id": "p_1", "price_gbp": Decimal("1.00"), "quantity": 1}
+    for states in itertools.product((ABSENT, None, "value"), repeat=len(fields)):
+        document = {} if event_type == ABSENT else {"event_type": event_type}
+        for (name, value), state in zip(fields.items(), states, strict=True):
+            if state != ABSENT:
+                document[name] = value if state == "value" else None
+        assert all(rule.holds(document) for rule in rules) == rules_only.is_valid(document), document
+
+
+def test_a_rule_of_another_shape_is_an_error_naming_it():
+    contract = load_contract()
+    contract["allOf"].append({"description": "odd rule", "if": {"properties": {"quantity": {"minimum": 5}}}})
+    with pytest.raises(ValueError, match="odd rule"):
+        cross_field_rules(contract)
