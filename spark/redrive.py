@@ -14,7 +14,7 @@ import spark.silver as silver_rules
 from kafka.contract import REASON_CODES
 from spark.delta_io import idempotent_append
 from spark.silver import first_per_event_id, not_in, offset_ranges, silver_rows, valid_events
-from spark.silver_batch import checked_ledger, ledger_row, verdict_counts
+from spark.silver_batch import checked_verdicts, ledger_of, ledger_row, verdict_counts
 
 STREAM = "redrive"
 BATCH_ID = 0
@@ -93,13 +93,12 @@ def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason
     valid, quarantined = verdict_counts(ranges)
     if valid == 0 and not _reasons_changed(handled, validated):
         return RedriveResult(rid, rows_in, 0, quarantined, 0, written=False)
+    checked_verdicts(rows_in, ranges, where=f"re-drive {rid}", retry="run the re-drive again")
     distinct = first_per_event_id(valid_events(validated))
     existing = spark.read.format("delta").load(silver).where(F.col("silver_app_id") != rid).select("event_id")
     new = silver_rows(not_in(distinct, existing), BATCH_ID, rid).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        ledger = checked_ledger(
-            rows_in, ranges, distinct.count(), new.count(), where=f"re-drive {rid}", retry="run the re-drive again"
-        )
+        ledger = ledger_of(rows_in, ranges, new.count(), where=f"re-drive {rid}")
         idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID)
         idempotent_append(ledger_row(spark, ledger, STREAM, BATCH_ID, rid), metrics, rid, BATCH_ID)
     finally:

@@ -1,4 +1,4 @@
-"""One silver micro-batch end to end: validate, dedup, check the ledger, then three idempotent Delta appends."""
+"""One silver micro-batch end to end: validate, check every row got a verdict, dedup, then three idempotent appends."""
 
 from __future__ import annotations
 
@@ -43,11 +43,27 @@ class SilverBatchWriter:
         rows_in = bronze.count()
         with ExitStack() as cache:
             validated = _cached(cache, validated_records(bronze))
+            ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
+            checked_verdicts(rows_in, ranges, where=self._where(batch_id), retry="the batch will retry")
             events = valid_events(validated)
             distinct = first_per_event_id(events, _small_side(cache, repeated_ids(events)))
             known = _small_side(cache, self._known_ids(spark, distinct, batch_id))
-            new = _cached(cache, silver_rows(not_in(distinct, known), batch_id, self.app_id))
-            self._write(spark, validated, distinct, new, rows_in, batch_id)
+            new = silver_rows(not_in(distinct, known), batch_id, self.app_id)
+            idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
+            quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
+            idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
+            ledger = ledger_of(rows_in, ranges, self._inserted(spark, batch_id), where=self._where(batch_id))
+        metrics = ledger_row(spark, ledger, self.stream, batch_id, self.app_id)
+        idempotent_append(metrics, self.metrics, self.app_id, batch_id)
+
+    def _where(self, batch_id: int) -> str:
+        return f"silver batch {batch_id} (app id {self.app_id})"
+
+    def _inserted(self, spark: SparkSession, batch_id: int) -> int:
+        """Rows silver holds from this batch, counted after the append (which a replayed batch skips): the files
+        of one batch are found from their silver_app_id / silver_batch_id statistics, not by a full scan."""
+        this_batch = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
+        return spark.read.format("delta").load(self.silver).where(this_batch).count()
 
     def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int) -> DataFrame:
         """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote.
@@ -64,22 +80,6 @@ class SilverBatchWriter:
             .select("event_id")
         )
         return existing.join(batch.select("event_id"), "event_id", "left_semi")
-
-    def _write(self, spark, validated, distinct, new, rows_in, batch_id) -> None:
-        ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
-        ledger = checked_ledger(
-            rows_in,
-            ranges,
-            distinct.count(),
-            new.count(),
-            where=f"silver batch {batch_id} (app id {self.app_id})",
-            retry="the batch will retry",
-        )
-        metrics = ledger_row(spark, ledger, self.stream, batch_id, self.app_id)
-        idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
-        quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
-        idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
-        idempotent_append(metrics, self.metrics, self.app_id, batch_id)
 
 
 def _cached(cache: ExitStack, df: DataFrame) -> DataFrame:
@@ -114,19 +114,23 @@ def verdict_counts(ranges: list[Row]) -> tuple[int, int]:
     return valid, sum(r.rows for r in ranges) - valid
 
 
-def checked_ledger(
-    rows_in: int, ranges: list[Row], distinct: int, inserted: int, *, where: str, retry: str
-) -> Ledger:
-    """The ledger of a batch whose valid rows left `distinct` ids and `inserted` new ones; LedgerError if unbalanced."""
+def checked_verdicts(rows_in: int, ranges: list[Row], *, where: str, retry: str) -> None:
+    """LedgerError, before anything is written, unless every row in got exactly one verdict (valid or quarantined)."""
     valid, quarantined = verdict_counts(ranges)
-    duplicates = (valid - distinct) + (distinct - inserted)
-    if rows_in != inserted + quarantined + duplicates:
+    if rows_in != valid + quarantined:
         raise LedgerError(
-            f"{where}: rows_in {rows_in} != inserted {inserted} + quarantined {quarantined} "
-            f"+ duplicates {duplicates}; nothing written, {retry}"
+            f"{where}: rows_in {rows_in} != valid {valid} + quarantined {quarantined}; nothing written, {retry}"
         )
+
+
+def ledger_of(rows_in: int, ranges: list[Row], inserted: int, *, where: str) -> Ledger:
+    """The ledger once silver holds `inserted` of the batch's valid rows: every other valid row was a duplicate
+    (within the batch or of an id already in silver)."""
+    valid, quarantined = verdict_counts(ranges)
+    if not 0 <= inserted <= valid:
+        raise LedgerError(f"{where}: silver holds {inserted} rows of a batch with {valid} valid events")
     offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
-    return Ledger(rows_in, inserted, quarantined, duplicates, offsets)
+    return Ledger(rows_in, inserted, quarantined, valid - inserted, offsets)
 
 
 def ledger_row(spark: SparkSession, ledger: Ledger, stream: str, batch_id: int, app_id: str) -> DataFrame:
