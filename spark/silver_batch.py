@@ -28,7 +28,8 @@ BROADCAST_IDS_MAX = 2_000_000
 
 
 class LedgerError(RuntimeError):
-    """A micro-batch's counts do not add up, so nothing of it was written."""
+    """A micro-batch's counts do not add up. From checked_verdicts: before any write; from ledger_of: after the
+    silver append (which a retry skips) and before the metrics row, so the batch never counts as done."""
 
 
 class SilverBatchWriter:
