@@ -23,6 +23,13 @@ AIRFLOW_HOME = ROOT / ".local" / "airflow"
 AIRFLOW = Path(sys.executable).parent / "airflow"
 
 
+QUIET_AIRFLOW_WARNINGS = (
+    "ignore:Could not import graphviz:UserWarning",
+    "ignore:GitWildMatchPattern:DeprecationWarning",
+)
+"""Airflow's own warnings about optional graph rendering and a deprecated pathspec name: noise in every run."""
+
+
 def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
     """The environment every airflow command gets: home, DAG folder, config, and the Postgres connection."""
     settings = load_settings(config)
@@ -30,6 +37,7 @@ def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
         raise ConfigError(f"{config}: missing key 'airflow': add the section from config/local.yml")
     conn_var = "AIRFLOW_CONN_" + settings.airflow.postgres_conn_id.upper()
     paths = [str(ROOT), str(ROOT / "dags"), os.environ.get("PYTHONPATH", "")]
+    warnings = [os.environ.get("PYTHONWARNINGS", ""), *QUIET_AIRFLOW_WARNINGS]
     return {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -37,6 +45,7 @@ def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "PYTHONWARNINGS": ",".join(w for w in warnings if w),
         CONFIG_ENV_VAR: str(config.resolve()),
         conn_var: settings.postgres_dsn(),
     }
