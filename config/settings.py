@@ -134,6 +134,7 @@ class SparkSettings:
 
     master: str = "local[2]"
     driver_memory: str = "4g"
+    driver_java_options: str = ""
     shuffle_partitions: int = 4
     jars_dir: str | None = ".local/jars/spark"
     stream: StreamSettings = field(default_factory=StreamSettings)

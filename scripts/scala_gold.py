@@ -49,6 +49,7 @@ def submit(settings: Settings, job_args: list[str], *, shuffle_partitions: int |
         str(SPARK_SUBMIT),
         "--master", settings.spark.master,
         "--driver-memory", settings.spark.driver_memory,
+        *(["--driver-java-options", settings.spark.driver_java_options] if settings.spark.driver_java_options else []),
         "--conf", "spark.ui.enabled=false",
         "--conf", f"spark.sql.shuffle.partitions={partitions}",
         "--jars", ",".join(delta_jars(settings)),

@@ -16,7 +16,8 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
-    """Delta, UTC, Spark 4 SQL semantics and sized shuffles; local master, memory and jars only if no cluster set them.
+    """Delta, UTC, Spark 4 SQL semantics and sized shuffles; local master, memory, JVM flags and jars only if no
+    cluster set them.
 
     ANSI mode and the CORRECTED datetime parser are Spark 4's defaults, set so Spark 3.5 (Synapse) behaves the same:
     an overflow or a bad cast fails instead of writing null, and try_to_timestamp returns null instead of raising."""
@@ -40,6 +41,8 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.databricks.delta.snapshotPartitions", str(settings.spark.shuffle_partitions))
         )
+        if settings.spark.driver_java_options:
+            builder = builder.config("spark.driver.extraJavaOptions", settings.spark.driver_java_options)
         jars = local_jars(settings)
         if jars:
             builder = builder.config("spark.jars", ",".join(jars))

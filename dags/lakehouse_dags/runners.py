@@ -147,6 +147,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
         f"lakehouse-{job.name}",
         "--driver-memory",
         settings.spark.driver_memory,
+        *(["--driver-java-options", settings.spark.driver_java_options] if settings.spark.driver_java_options else []),
         "--conf",
         f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
         "--conf",

@@ -69,6 +69,16 @@ def test_local_spark_submit_command(write_config, tmp_path: Path) -> None:
     assert op.execution_timeout == TIMEOUT
 
 
+def test_local_driver_java_options_reach_spark_submit(write_config) -> None:
+    def edit(data):
+        data["spark"]["driver_java_options"] = "-XX:+UseSerialGC -Dlakehouse.test=1"
+
+    argv = shlex.split(build(write_config("local", edit)).bash_command)
+    at = argv.index("--driver-java-options")
+    assert argv[at + 1] == "-XX:+UseSerialGC -Dlakehouse.test=1"
+    assert argv.index("--driver-memory") < at < argv.index("--py-files")
+
+
 def test_local_jar_job_uses_class_and_jar(write_config) -> None:
     def edit(data):
         data["airflow"]["runner"]["artifacts"]["jar_uri"] = "/opt/lh/jars/gold.jar"

@@ -33,6 +33,13 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
 
 
+def test_local_driver_runs_with_the_configured_jvm_flags(spark, spark_settings):
+    flags = spark_settings.spark.driver_java_options.split()
+    assert flags, "config/local.yml sets spark.driver_java_options for the 2-core local driver"
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert set(flags) <= set(runtime.getInputArguments())
+
+
 def scala_binary_version() -> str:
     """The Scala binary version pyspark was built for, from its own spark-core jar (2.13 for Spark 4, 2.12 for 3.5)."""
     (core,) = PYSPARK_JARS.glob("spark-core_*.jar")
