@@ -13,26 +13,10 @@ from jsonschema import Draft202012Validator
 from kafka import events
 from kafka.contract import cross_field_rules, load_contract, validate_payload
 from kafka.contract_fast import check_payload
+from tests.contract_events import BASE, event
 
 NOW = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
 ABSENT = "absent"
-BASE = {
-    "event_id": "3f2a9c1e-7b4d-4e8a-9f21-0c5d6e7f8a9b",
-    "event_ts": "2025-06-01T12:34:56.789Z",
-    "schema_version": "1.0",
-    "user_id": "u_1",
-    "session_id": "s_1",
-    "event_type": "purchase",
-    "product_id": "p_1",
-    "price_gbp": 19.99,
-    "quantity": 2,
-    "device": "mobile",
-    "country": "GB",
-}
-
-
-def event(**changes) -> bytes:
-    return json.dumps({**BASE, **changes}).encode()
 
 
 def with_price(text: bytes) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from silver_inputs import bronze_frame, event, event_id
+from silver_inputs import bronze_frame
 
 import spark.redrive as redrive
 import spark.silver as silver_module
@@ -13,6 +13,7 @@ from spark.redrive import redrive_quarantine
 from spark.replay import ReplayTarget, replay_silver
 from spark.silver_batch import SilverBatchWriter
 from spark.tables import ensure_silver_tables
+from tests.contract_events import event, event_id
 
 FUTURE = "2030-01-01T00:00:00.000Z"
 VOLATILE = {"quarantined_at", "processed_at"}

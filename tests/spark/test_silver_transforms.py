@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pyspark.sql import functions as F
-from silver_inputs import INGESTED, bronze_frame, event, event_id
+from silver_inputs import INGESTED, bronze_frame
 
 from kafka.contract import validate_payload
 from spark.silver import (
@@ -18,6 +18,7 @@ from spark.silver import (
     validated_records,
 )
 from spark.tables import quarantine_schema, silver_schema
+from tests.contract_events import event, event_id
 
 HOSTILE = [
     (b'{"event_id": "\xff"}', "invalid_utf8"),
