@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_python
 from dag_probe import DAGBAG_REPORT, parse_marked
 
 from scripts.build_dag_bundle import build
+from tests.dags.dag_configs import REPO, run_python
 
 CONFIGS = ["local.yml", "azure.example.yml", "gcp.example.yml"]
 

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DAGS, REPO, run_python
 from dag_probe import DAGBAG_REPORT, IMPORT_TIME, parse_marked
+
+from tests.dags.dag_configs import DAGS, REPO, run_python
 
 DAG_FILES = sorted(DAGS.glob("*.py"))
 LOCAL_CONFIG = REPO / "config" / "local.yml"

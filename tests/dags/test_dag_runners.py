@@ -8,9 +8,9 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from conftest import PACKAGES
 
 from config.settings import ConfigError, load_settings
+from tests.dags.dag_configs import PACKAGES
 
 TIMEOUT = timedelta(seconds=111)
 BRONZE_ARGS = ("--trigger", "available-now")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from silver_inputs import bronze_frame
 
 import spark.redrive as redrive
 import spark.silver as silver_module
@@ -14,6 +13,7 @@ from spark.replay import ReplayTarget, replay_silver
 from spark.silver_batch import SilverBatchWriter
 from spark.tables import ensure_silver_tables
 from tests.contract_events import event, event_id
+from tests.spark.silver_inputs import bronze_frame
 
 FUTURE = "2030-01-01T00:00:00.000Z"
 VOLATILE = {"quarantined_at", "processed_at"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from delta.tables import DeltaTable
-from silver_inputs import bronze_frame
 
 import spark.silver_batch as silver_batch
 from spark.delta_io import stream_app_id
 from spark.silver_batch import LedgerError, SilverBatchWriter
 from spark.tables import ensure_silver_tables
 from tests.contract_events import event, event_id
+from tests.spark.silver_inputs import bronze_frame
 
 VOLATILE = {"quarantined_at", "processed_at"}
 

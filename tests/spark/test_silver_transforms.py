@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pyspark.sql import functions as F
-from silver_inputs import INGESTED, bronze_frame
 
 from kafka.contract import validate_payload
 from spark.silver import (
@@ -19,6 +18,7 @@ from spark.silver import (
 )
 from spark.tables import quarantine_schema, silver_schema
 from tests.contract_events import event, event_id
+from tests.spark.silver_inputs import INGESTED, bronze_frame
 
 HOSTILE = [
     (b'{"event_id": "\xff"}', "invalid_utf8"),
