@@ -133,8 +133,9 @@ scala-test: install $(SCALA_JAR) ## ScalaTest suite of the Scala gold job, then 
 bench-scala: install $(SCALA_JAR) ## Benchmark the Scala vs PySpark fct_purchases_daily on 1M events
 	$(PY) -m scripts.bench_scala
 
-lint: install ## Ruff over the Python code
+lint: install ## Ruff lint and format check over the Python code
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 migrate: stack-up ## Apply the PostgreSQL migrations (postgres/migrations), each once
 	$(PY) -m postgres.migrate

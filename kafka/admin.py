@@ -89,8 +89,7 @@ def unreachable(
         causes.append(err.str())
     auth = any(e.code() == KafkaError._AUTHENTICATION for e in errors)
     hint = (
-        f"check the secret in ${settings.kafka.security.sasl_password_env} "
-        "(named by kafka.security.sasl_password_env)"
+        f"check the secret in ${settings.kafka.security.sasl_password_env} (named by kafka.security.sasl_password_env)"
         if auth
         else "start it with `make stack-up`, or fix kafka.bootstrap_servers"
     )

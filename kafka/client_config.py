@@ -75,9 +75,7 @@ def check_event_hubs(settings: Settings) -> None:
     if kafka.security.protocol != "SASL_SSL":
         problems.append(f"kafka.security.protocol is {kafka.security.protocol}; Event Hubs requires SASL_SSL")
     if producer.compression not in EVENT_HUBS_CODECS:
-        problems.append(
-            f"kafka.producer.compression is {producer.compression}; Event Hubs accepts only none or gzip"
-        )
+        problems.append(f"kafka.producer.compression is {producer.compression}; Event Hubs accepts only none or gzip")
     if producer.message_max_bytes >= EVENT_HUBS_MAX_REQUEST_BYTES:
         problems.append(
             f"kafka.producer.message_max_bytes is {producer.message_max_bytes}; Event Hubs closes the "

@@ -190,9 +190,7 @@ def validate_payload(raw: bytes | None, *, now: datetime) -> list[Violation]:
     except (ValueError, RecursionError) as exc:
         return [Violation(INVALID_JSON, None, _shorten(f"not JSON: {exc}"))]
     if not isinstance(document, dict):
-        return [
-            Violation(NOT_AN_OBJECT, None, f"the JSON value is a JSON {_json_type(document)}, not an object")
-        ]
+        return [Violation(NOT_AN_OBJECT, None, f"the JSON value is a JSON {_json_type(document)}, not an object")]
 
     found: dict[tuple[str, str | None], Violation] = {}
     for error in _validator().iter_errors(document):
@@ -233,8 +231,7 @@ def _property_diff(name: str, before: dict[str, Any], after: dict[str, Any]) -> 
         changes.append(f"type of {name!r} changed from {sorted(_types(before))} to {sorted(_types(after))}")
     if before.get("x-logical-type") != after.get("x-logical-type"):
         changes.append(
-            f"logical type of {name!r} changed from {before.get('x-logical-type')!r} "
-            f"to {after.get('x-logical-type')!r}"
+            f"logical type of {name!r} changed from {before.get('x-logical-type')!r} to {after.get('x-logical-type')!r}"
         )
     if "enum" in after:
         if "enum" not in before:
@@ -255,12 +252,9 @@ def _property_diff(name: str, before: dict[str, Any], after: dict[str, Any]) -> 
         if was is None or (bound > was if lower else bound < was):
             changes.append(f"{keyword} of {name!r} tightened from {was!r} to {bound!r}")
     if "multipleOf" in after and (
-        "multipleOf" not in before
-        or Decimal(str(before["multipleOf"])) % Decimal(str(after["multipleOf"])) != 0
+        "multipleOf" not in before or Decimal(str(before["multipleOf"])) % Decimal(str(after["multipleOf"])) != 0
     ):
-        changes.append(
-            f"multipleOf of {name!r} tightened from {before.get('multipleOf')!r} to {after['multipleOf']!r}"
-        )
+        changes.append(f"multipleOf of {name!r} tightened from {before.get('multipleOf')!r} to {after['multipleOf']!r}")
     return changes
 
 

@@ -157,8 +157,7 @@ def _catalog() -> _Catalog:
         pages=tuple(view_fragments[product] if product >= 0 else no_product for product in page_products),
         page_products=page_products,
         view_counts=tuple(
-            min(_MAX_VIEWS, 1 + int(-math.log(1 - (slot + 0.5) / 256) * _MEAN_EXTRA_VIEWS))
-            for slot in range(256)
+            min(_MAX_VIEWS, 1 + int(-math.log(1 - (slot + 0.5) / 256) * _MEAN_EXTRA_VIEWS)) for slot in range(256)
         ),
         required=tuple(load_contract()["required"]),
         version=version,

@@ -115,9 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     count = args.events if args.events is not None else int(args.rate * args.duration)
     if count <= 0 or (args.rate is not None and args.rate <= 0):
         parser.error("the number of events and the rate must be positive")
-    logging.basicConfig(
-        level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         settings = load_settings(args.config)
         run = produce_events(

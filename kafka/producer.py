@@ -185,9 +185,7 @@ class EventProducer:
             stopped_early=reports.stop,
         )
         if unreported and result.first_error is None:
-            result.first_error = (
-                f"{unreported} events had no delivery report after {self.flush_timeout_s:g} s"
-            )
+            result.first_error = f"{unreported} events had no delivery report after {self.flush_timeout_s:g} s"
         return result
 
     def _produce_when_room(self, key: bytes, value: bytes) -> None:

@@ -21,9 +21,7 @@ def dsn_origin(settings: Settings) -> str:
             f"the embedded server of the local stack (stack.postgres.port in {settings.source}; "
             f"start it with `make stack-up`, or set {settings.postgres.dsn_env} to use another server)"
         )
-    return (
-        f"environment variable {settings.postgres.dsn_env} (named by postgres.dsn_env in {settings.source})"
-    )
+    return f"environment variable {settings.postgres.dsn_env} (named by postgres.dsn_env in {settings.source})"
 
 
 def connect_params(settings: Settings) -> dict[str, object]:
@@ -74,8 +72,7 @@ def translate_connect_error(exc: psycopg2.OperationalError, dsn: str, origin: st
         )
     if "does not exist" in lowered and "database" in lowered:
         return PostgresConnectError(
-            f"database {database!r} does not exist on {where}: create it, or fix the database in the DSN "
-            f"from {origin}"
+            f"database {database!r} does not exist on {where}: create it, or fix the database in the DSN from {origin}"
         )
     if "does not exist" in lowered and "role" in lowered:
         return PostgresConnectError(

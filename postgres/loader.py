@@ -64,9 +64,7 @@ class _Stage:
     def of(cls, table: str) -> _Stage:
         return cls(
             sql.SQL("{}.{}").format(sql.Identifier(PIPELINE_SCHEMA), sql.Identifier(f"stage_{table}")),
-            sql.SQL("{}.{}").format(
-                sql.Identifier(PIPELINE_SCHEMA), sql.Identifier(f"stage_{table}_deleted")
-            ),
+            sql.SQL("{}.{}").format(sql.Identifier(PIPELINE_SCHEMA), sql.Identifier(f"stage_{table}_deleted")),
         )
 
 
@@ -115,8 +113,7 @@ def _upsert(cur: cursor, target: ServingTable, stage: sql.Composed) -> tuple[int
     if target.non_key:
         on_conflict = sql.SQL("do update set {} where ({}) is distinct from ({})").format(
             sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("excluded", c))
-                for c in target.non_key
+                sql.SQL("{} = {}").format(sql.Identifier(c), sql.Identifier("excluded", c)) for c in target.non_key
             ),
             _names(target.non_key, "t"),
             _names(target.non_key, "excluded"),
@@ -268,9 +265,7 @@ def _load(
         if checkpoint:
             checkpoint("published")
     conn.commit()
-    return LoadResult(
-        table, mode, version, inserted, updated, deleted, staged, time.perf_counter() - clock, reason
-    )
+    return LoadResult(table, mode, version, inserted, updated, deleted, staged, time.perf_counter() - clock, reason)
 
 
 def _record_failure(conn: connection, table: str, uri: str, error: str) -> None:
@@ -308,9 +303,7 @@ def check_ready(conn: connection) -> None:
         )
 
 
-def load_marts(
-    settings: Settings, tables: Sequence[str] | None = None, full: bool = False
-) -> list[LoadResult]:
+def load_marts(settings: Settings, tables: Sequence[str] | None = None, full: bool = False) -> list[LoadResult]:
     """Load the gold marts (all, or `tables`), each once per gold version; stop at the first failure."""
     chosen = list(tables or MARTS)
     unknown = [t for t in chosen if t not in MARTS]

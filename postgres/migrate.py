@@ -61,9 +61,7 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
             raise MigrationError(f"{path}: migration files must be named NNN_lowercase_name.sql")
         version = int(match.group(1))
         if version in migrations:
-            raise MigrationError(
-                f"{path} and {migrations[version].path} share version {version}: renumber one"
-            )
+            raise MigrationError(f"{path} and {migrations[version].path} share version {version}: renumber one")
         checksum = hashlib.sha256(path.read_bytes()).hexdigest()
         migrations[version] = Migration(version, match.group(2), path, checksum)
     return [migrations[v] for v in sorted(migrations)]

@@ -85,8 +85,7 @@ def check_schema(gold: pa.Schema, serving: ServingTable, uri: str) -> None:
     for field in gold:
         if field.name not in serving.columns:
             raise SchemaMismatchError(
-                f"gold column {serving.name}.{field.name} ({field.type}, in {uri}) has no column in "
-                f"{target}: {fix}"
+                f"gold column {serving.name}.{field.name} ({field.type}, in {uri}) has no column in {target}: {fix}"
             )
         pg_type = serving.columns[field.name]
         if not _fits(field.type, pg_type):

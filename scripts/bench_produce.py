@@ -93,9 +93,7 @@ def machine() -> dict[str, float | int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.bench_produce", description=__doc__.split("\n\n")[1]
-    )
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench_produce", description=__doc__.split("\n\n")[1])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG, else config/local.yml)")
     args = parser.parse_args(argv)
@@ -116,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         result = run.result
         print(f"ours:      {summary(result)}")
         if not result.ok:
-            print(
-                f"error: the benchmark run did not deliver everything: {result.first_error}", file=sys.stderr
-            )
+            print(f"error: the benchmark run did not deliver everything: {result.first_error}", file=sys.stderr)
             return 1
         record_bytes = round(result.bytes / result.sent)
         ref = reference_run(reference, args.events, record_bytes)
@@ -126,10 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, KafkaUnavailable, RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"reference: {ref['records']:,} records | {ref['events_per_s']:,.0f} events/s | "
-        f"{ref['mb_per_s']:.1f} MB/s"
-    )
+    print(f"reference: {ref['records']:,} records | {ref['events_per_s']:,.0f} events/s | {ref['mb_per_s']:.1f} MB/s")
     producer = settings.kafka.producer
     report = {
         "events": result.sent,
@@ -153,9 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "finished_at": datetime.now(UTC).isoformat(),
         **host,
     }
-    report["meets_targets"] = (
-        report["events_per_s"] >= TARGET_EVENTS_PER_S and report["ratio"] >= TARGET_RATIO
-    )
+    report["meets_targets"] = report["events_per_s"] >= TARGET_EVENTS_PER_S and report["ratio"] >= TARGET_RATIO
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(

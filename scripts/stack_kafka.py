@@ -64,9 +64,7 @@ class KafkaBroker:
         return [
             Port(self.local.port, "stack.kafka.port", "LAKEHOUSE_KAFKA_PORT"),
             Port(self.local.sasl_port, "stack.kafka.sasl_port", "LAKEHOUSE_KAFKA_SASL_PORT"),
-            Port(
-                self.local.controller_port, "stack.kafka.controller_port", "LAKEHOUSE_KAFKA_CONTROLLER_PORT"
-            ),
+            Port(self.local.controller_port, "stack.kafka.controller_port", "LAKEHOUSE_KAFKA_CONTROLLER_PORT"),
         ]
 
     def endpoint(self) -> str:
@@ -102,8 +100,7 @@ class KafkaBroker:
             if name.strip() == SECRET_ENV and value.strip():
                 return value.strip().strip("'\"")
         raise StackError(
-            f"{display_path(self.secret_file)} has no {SECRET_ENV}=... line: "
-            "delete the file to generate a new secret"
+            f"{display_path(self.secret_file)} has no {SECRET_ENV}=... line: delete the file to generate a new secret"
         )
 
     def _check_secret(self, value: str) -> None:
@@ -137,8 +134,7 @@ class KafkaBroker:
             f"CONTROLLER://127.0.0.1:{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl},"
             f"CONTROLLER://127.0.0.1:{controller}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,"
-            "CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "PLAINTEXT",
             "controller.listener.names": "CONTROLLER",
             "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",

@@ -121,8 +121,7 @@ class EmbeddedPostgres:
         )
         if done.returncode != 0:
             raise StackError(
-                f"initdb failed (exit {done.returncode}) for {display_path(self.data_dir)}:\n"
-                f"{done.stdout}{done.stderr}"
+                f"initdb failed (exit {done.returncode}) for {display_path(self.data_dir)}:\n{done.stdout}{done.stderr}"
             )
 
     def launch(self) -> int:

@@ -135,8 +135,7 @@ def wait_until_healthy(
             with contextlib.suppress(psutil.Error, ChildProcessError):
                 proc.wait(0)
             raise StackError(
-                f"{name} exited while starting; read {display_path(log_file)}. "
-                f"Last lines:\n{log_tail(log_file)}"
+                f"{name} exited while starting; read {display_path(log_file)}. Last lines:\n{log_tail(log_file)}"
             )
         if healthy():
             return

@@ -8,15 +8,12 @@ from pyspark.sql import functions as F
 
 def bronze_records(kafka_df: DataFrame) -> DataFrame:
     """One row per Kafka record: raw key and value, coordinates, broker and ingestion time; nothing parsed."""
-    return (
-        kafka_df.select(
-            F.col("key"),
-            F.col("value"),
-            F.col("topic"),
-            F.col("partition"),
-            F.col("offset"),
-            F.col("timestamp").alias("kafka_timestamp"),
-            F.current_timestamp().alias("ingested_at"),
-        )
-        .withColumn("ingest_date", F.to_date("ingested_at"))
-    )
+    return kafka_df.select(
+        F.col("key"),
+        F.col("value"),
+        F.col("topic"),
+        F.col("partition"),
+        F.col("offset"),
+        F.col("timestamp").alias("kafka_timestamp"),
+        F.current_timestamp().alias("ingested_at"),
+    ).withColumn("ingest_date", F.to_date("ingested_at"))

@@ -36,10 +36,4 @@ def stream_app_id(spark: SparkSession, checkpoint: str) -> str:
 
 def idempotent_append(df: DataFrame, path: str, app_id: str, batch_id: int) -> None:
     """Append unless this (app id, batch id) already committed to the table; Delta then skips it."""
-    (
-        df.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", batch_id)
-        .save(path)
-    )
+    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id).save(path))

@@ -17,4 +17,3 @@ def test_dag_requirements_leave_airflow_to_the_managed_image():
     dags = export_requirements.expected_files()["dags/requirements.txt"]
     assert "apache-airflow==" not in dags
     assert "apache-airflow-providers-databricks==" in dags
-

@@ -214,9 +214,7 @@ def test_unknown_extra_fields_are_accepted(extra):
     assert validate_payload(encode({**PURCHASE, **extra}), now=NOW) == []
 
 
-@pytest.mark.parametrize(
-    "price", [b"0.07", b"0.29", b"1.1", b"19.990", b"99999.99", b"100000", b"7", b"1.10e1"]
-)
+@pytest.mark.parametrize("price", [b"0.07", b"0.29", b"1.1", b"19.990", b"99999.99", b"100000", b"7", b"1.10e1"])
 def test_two_decimal_prices_pass_exactly_without_float_error(price):
     assert validate_payload(encode(PURCHASE).replace(b"19.99", price), now=NOW) == []
 

@@ -120,9 +120,7 @@ def test_every_record_meets_its_labelled_outcome(mixed):
         outcome = EXPECTED_OUTCOME[kind]
         reasons = {violation.reason for violation in validate_payload(value, now=NOW)}
         if outcome == "duplicate":
-            assert seen_valid[event_id] == value, (
-                "a duplicate must resend an earlier valid event byte for byte"
-            )
+            assert seen_valid[event_id] == value, "a duplicate must resend an earlier valid event byte for byte"
             assert reasons == set()
         elif outcome == "silver":
             assert reasons == set(), (kind, value)

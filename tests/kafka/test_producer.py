@@ -37,9 +37,7 @@ def local() -> Settings:
 
 @pytest.fixture
 def azure(monkeypatch) -> Settings:
-    monkeypatch.setenv(
-        "EVENTHUBS_CONNECTION_STRING", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=k"
-    )
+    monkeypatch.setenv("EVENTHUBS_CONNECTION_STRING", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKey=k")
     return load_settings(CONFIG_DIR / "azure.example.yml")
 
 
@@ -195,9 +193,7 @@ def test_unreachable_broker_fails_within_the_message_timeout(local):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = with_producer(
-        with_kafka(local, bootstrap_servers=f"127.0.0.1:{port}"), delivery_timeout_ms=3_000
-    )
+    settings = with_producer(with_kafka(local, bootstrap_servers=f"127.0.0.1:{port}"), delivery_timeout_ms=3_000)
     records = [(b"k", b'{"event_id":"e%d"}' % i, "valid", f"e{i}") for i in range(2_000)]
     started = time.monotonic()
     with EventProducer(settings) as producer:

@@ -64,9 +64,7 @@ def migrated_db(fresh_db: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def db_settings(
-    settings: Settings, migrated_db: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Settings]:
+def db_settings(settings: Settings, migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """The default config, its DSN variable renamed to one only this module sets, and a throwaway lake."""
     lake = tmp_path_factory.mktemp("lake")
     dsn_env = f"LAKEHOUSE_TEST_DSN_{uuid.uuid4().hex[:8].upper()}"
@@ -103,9 +101,7 @@ def settings_for(settings: Settings, dsn_env: str, lake: str) -> Settings:
 
 
 @pytest.fixture
-def load_settings_for(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Callable[[str], Settings]:
+def load_settings_for(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Settings]:
     """Settings for a DSN: a DSN variable only this test sets, and this test's tmp lake."""
 
     def make(dsn: str) -> Settings:

@@ -80,9 +80,7 @@ def ts(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def user(
-    user_id: str, revenue: str = "10.00", last_seen: str = "2024-03-02T10:00:00.123456"
-) -> dict[str, Any]:
+def user(user_id: str, revenue: str = "10.00", last_seen: str = "2024-03-02T10:00:00.123456") -> dict[str, Any]:
     return {
         "user_id": user_id,
         "first_seen_at": ts("2024-03-01T09:00:00"),

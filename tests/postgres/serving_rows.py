@@ -41,9 +41,7 @@ def stage_tables(dsn: str) -> list[str]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "select tablename from pg_tables where schemaname = 'pipeline' and tablename like 'stage%'"
-            )
+            cur.execute("select tablename from pg_tables where schemaname = 'pipeline' and tablename like 'stage%'")
             return [row[0] for row in cur.fetchall()]
     finally:
         conn.close()

@@ -57,9 +57,7 @@ def test_load_command_exits_non_zero_with_the_reason(
 
 def test_missing_database_is_named(serving_db: str, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(make_dsn(serving_db, dbname="no_such_db"))
-    with pytest.raises(
-        PostgresConnectError, match=r"database 'no_such_db' does not exist on 127\.0\.0\.1:\d+"
-    ):
+    with pytest.raises(PostgresConnectError, match=r"database 'no_such_db' does not exist on 127\.0\.0\.1:\d+"):
         connect(settings, "test")
 
 
@@ -71,20 +69,14 @@ def test_missing_login_user_is_named(serving_db: str, load_settings_for: MakeSet
 
 def test_tls_required_by_config_is_enforced(serving_db: str, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(serving_db)
-    settings = dataclasses.replace(
-        settings, postgres=dataclasses.replace(settings.postgres, sslmode="require")
-    )
-    with pytest.raises(
-        PostgresConnectError, match=r"TLS to PostgreSQL at .* failed: check postgres\.sslmode"
-    ):
+    settings = dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres, sslmode="require"))
+    with pytest.raises(PostgresConnectError, match=r"TLS to PostgreSQL at .* failed: check postgres\.sslmode"):
         connect(settings, "test")
 
 
 def test_missing_root_certificate_names_the_key(serving_db: str, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(serving_db)
-    postgres = dataclasses.replace(
-        settings.postgres, sslmode="verify-full", sslrootcert="/nonexistent/ca.pem"
-    )
+    postgres = dataclasses.replace(settings.postgres, sslmode="verify-full", sslrootcert="/nonexistent/ca.pem")
     with pytest.raises(PostgresConnectError, match=r"postgres\.sslrootcert in .* names /nonexistent/ca\.pem"):
         connect(dataclasses.replace(settings, postgres=postgres), "test")
 
@@ -160,9 +152,7 @@ def password_server() -> Iterator[int]:
                 psycopg2.connect(_dsn(port, RIGHT_PASSWORD), connect_timeout=2).close()
                 break
             except psycopg2.OperationalError:
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    "private PostgreSQL did not start"
-                )
+                assert server.poll() is None and time.monotonic() < deadline, "private PostgreSQL did not start"
                 time.sleep(0.2)
         yield port
     finally:
@@ -179,16 +169,12 @@ def _dsn(port: int, password: str) -> str:
     return f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
 
 
-def test_wrong_password_on_a_real_server_is_named(
-    password_server: int, load_settings_for: MakeSettings
-) -> None:
+def test_wrong_password_on_a_real_server_is_named(password_server: int, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(_dsn(password_server, "wrong-password"))
     with pytest.raises(PostgresConnectError) as raised:
         connect(settings, "test")
     message = str(raised.value)
-    assert message.startswith(
-        f"PostgreSQL at 127.0.0.1:{password_server} rejected the password for user 'postgres'"
-    )
+    assert message.startswith(f"PostgreSQL at 127.0.0.1:{password_server} rejected the password for user 'postgres'")
     assert settings.postgres.dsn_env in message
     assert "wrong-password" not in message
     connect(load_settings_for(_dsn(password_server, RIGHT_PASSWORD)), "test").close()

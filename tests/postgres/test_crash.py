@@ -57,9 +57,7 @@ def _backends(dsn: str, application_name: str) -> int:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "select count(*) from pg_stat_activity where application_name = %s", (application_name,)
-            )
+            cur.execute("select count(*) from pg_stat_activity where application_name = %s", (application_name,))
             return cur.fetchone()[0]
     finally:
         conn.close()
@@ -143,9 +141,7 @@ def test_backend_terminated_during_publish(serving_db: str, gold_loaded_once: tu
     assert stage_tables(serving_db) == []
 
 
-def test_full_reload_readers_never_see_a_partial_table(
-    serving_db: str, gold_loaded_once: tuple[Settings, str]
-) -> None:
+def test_full_reload_readers_never_see_a_partial_table(serving_db: str, gold_loaded_once: tuple[Settings, str]) -> None:
     settings, uri = gold_loaded_once
     conn = psycopg2.connect(serving_db)
     seen: dict[str, list[dict]] = {}

@@ -31,9 +31,7 @@ def _by_key(rows: list[dict], key: str) -> list[dict]:
     return sorted(rows, key=lambda r: r[key])
 
 
-def test_full_load_of_every_mart_then_reload_changes_nothing(
-    serving_db: str, load_settings_for: MakeSettings
-) -> None:
+def test_full_load_of_every_mart_then_reload_changes_nothing(serving_db: str, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(serving_db)
     for table in MARTS:
         write_gold(_gold_uri(settings, table), table, SAMPLE_ROWS[table])
@@ -66,9 +64,7 @@ def test_money_sums_are_exact(serving_db: str, load_settings_for: MakeSettings) 
     conn.close()
 
 
-def test_incremental_load_applies_exactly_the_changes(
-    serving_db: str, load_settings_for: MakeSettings
-) -> None:
+def test_incremental_load_applies_exactly_the_changes(serving_db: str, load_settings_for: MakeSettings) -> None:
     settings = load_settings_for(serving_db)
     uri = _gold_uri(settings, "dim_users")
     originals = [user(f"u{i}", f"{i}.00") for i in range(1, 6)]

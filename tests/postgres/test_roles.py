@@ -62,8 +62,7 @@ def test_reporting_reads_tables_created_by_later_migrations(db: psycopg2.extensi
 def test_roles_cannot_log_in(db: psycopg2.extensions.connection) -> None:
     with db.cursor() as cur:
         cur.execute(
-            "select rolname, rolcanlogin from pg_roles "
-            "where rolname in ('lakehouse_loader', 'lakehouse_reporting')"
+            "select rolname, rolcanlogin from pg_roles where rolname in ('lakehouse_loader', 'lakehouse_reporting')"
         )
         assert sorted(cur.fetchall()) == [("lakehouse_loader", False), ("lakehouse_reporting", False)]
     db.rollback()

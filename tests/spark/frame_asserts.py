@@ -9,6 +9,7 @@ from pyspark.sql import DataFrame
 
 def assert_frames_equal(actual: DataFrame, expected: DataFrame) -> None:
     """Same column names and types (nullability aside) and the same rows in any order."""
+
     def shape(df: DataFrame) -> list[tuple[str, str]]:
         return [(f.name, f.dataType.simpleString()) for f in df.schema.fields]
 

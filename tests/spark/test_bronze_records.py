@@ -26,7 +26,14 @@ def test_bronze_keeps_bytes_and_coordinates(spark):
     )
     bronze = bronze_records(kafka)
     assert bronze.columns == [
-        "key", "value", "topic", "partition", "offset", "kafka_timestamp", "ingested_at", "ingest_date"
+        "key",
+        "value",
+        "topic",
+        "partition",
+        "offset",
+        "kafka_timestamp",
+        "ingested_at",
+        "ingest_date",
     ]
     expected = spark.createDataFrame(
         [

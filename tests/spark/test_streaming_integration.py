@@ -87,9 +87,11 @@ def test_bronze_silver_and_quarantine_match_the_manifest(spark, produced):
         if ids:
             assert ids_sha256(ids) == hashes["quarantine"][code], code
 
-    totals = table(spark, settings, "silver", "metrics").agg(
-        *(F.sum(c).alias(c) for c in ("rows_in", "inserted", "quarantined", "duplicates"))
-    ).first()
+    totals = (
+        table(spark, settings, "silver", "metrics")
+        .agg(*(F.sum(c).alias(c) for c in ("rows_in", "inserted", "quarantined", "duplicates")))
+        .first()
+    )
     assert totals.rows_in == bronze.count()
     assert totals.inserted == silver.count()
     assert totals.quarantined == quarantine.count()
