@@ -19,6 +19,14 @@ class GoldStateError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class SilverPosition:
+    """A silver table (its Delta table id, which a drop and re-create changes) at one version."""
+
+    table_id: str | None
+    version: int
+
+
+@dataclass(frozen=True)
 class GoldPlan:
     """What one gold run does: rebuild everything, apply silver versions start..end, or nothing."""
 
@@ -27,18 +35,26 @@ class GoldPlan:
     start_version: int | None = None
 
 
-def plan_run(previous_version: int | None, current_version: int, full_refresh: bool) -> GoldPlan:
-    """Choose the run's mode from the last silver version gold processed and silver's current version."""
-    if full_refresh or previous_version is None:
-        return GoldPlan("full", current_version)
-    if previous_version > current_version:
+def plan_run(previous: SilverPosition | None, current: SilverPosition, full_refresh: bool) -> GoldPlan:
+    """Choose the run's mode from the silver table and version gold processed last and silver's current ones.
+
+    A state written before gold recorded the table id (table_id None) is trusted on its version alone."""
+    if full_refresh or previous is None:
+        return GoldPlan("full", current.version)
+    if previous.table_id is not None and previous.table_id != current.table_id:
         raise GoldStateError(
-            f"gold state says silver version {previous_version} was processed, but silver is only at "
-            f"version {current_version}: silver was recreated; {FULL_REFRESH_HINT}"
+            f"gold state says it processed silver table id {previous.table_id}, but silver is now table id "
+            f"{current.table_id}: silver was recreated, and its versions are not the ones gold read; "
+            f"{FULL_REFRESH_HINT}"
         )
-    if previous_version == current_version:
-        return GoldPlan("noop", current_version)
-    return GoldPlan("incremental", current_version, previous_version + 1)
+    if previous.version > current.version:
+        raise GoldStateError(
+            f"gold state says silver version {previous.version} was processed, but silver is only at "
+            f"version {current.version}: silver was recreated; {FULL_REFRESH_HINT}"
+        )
+    if previous.version == current.version:
+        return GoldPlan("noop", current.version)
+    return GoldPlan("incremental", current.version, previous.version + 1)
 
 
 def changed_keys(changes: DataFrame) -> DataFrame:

@@ -17,6 +17,7 @@ from spark.gold_incremental import (
     FULL_REFRESH_HINT,
     GoldPlan,
     GoldStateError,
+    SilverPosition,
     changed_keys,
     days_spanned,
     differs,
@@ -33,7 +34,7 @@ FROM_EVENTS: dict[str, tuple[str, Callable[[DataFrame], DataFrame]]] = {
     "fct_sessions": ("session_id", fct_sessions),
 }
 MARTS = (*FROM_EVENTS, "fct_funnel_daily")
-STATE_SCHEMA = "silver_version bigint, mode string"
+STATE_SCHEMA = "silver_version bigint, silver_table_id string, mode string"
 MART_PROPERTIES = {**SMALL_FILE_PROPERTIES, "delta.enableChangeDataFeed": "true"}
 
 
@@ -69,38 +70,48 @@ class GoldResult:
 
 def refresh_gold(spark: SparkSession, paths: GoldPaths, full_refresh: bool = False) -> GoldResult:
     """Bring every mart up to silver's current version; the state row is written last, so a crash is redone."""
-    current = _silver_version(spark, paths.silver)
+    current = _silver_position(spark, paths.silver)
     previous = None if full_refresh else read_state(spark, paths.state)
     plan = plan_run(previous, current, full_refresh)
     if plan.mode == "noop":
         return GoldResult(plan)
     silver = spark.read.format("delta").option("versionAsOf", plan.end_version).load(paths.silver)
     recomputed = _rebuild(spark, paths, silver) if plan.mode == "full" else _apply(spark, paths, silver, plan)
-    write_state(spark, paths.state, plan)
+    write_state(spark, paths.state, plan, current.table_id)
     return GoldResult(plan, recomputed)
 
 
-def read_state(spark: SparkSession, state_uri: str) -> int | None:
-    """The silver version the last successful run processed, or None before the first run."""
+def read_state(spark: SparkSession, state_uri: str) -> SilverPosition | None:
+    """The silver table and version the last successful run processed, or None before the first run."""
     if not DeltaTable.isDeltaTable(spark, state_uri):
         return None
     row = spark.read.format("delta").load(state_uri).first()
-    return None if row is None else int(row["silver_version"])
+    if row is None:
+        return None
+    return SilverPosition(row.asDict().get("silver_table_id"), int(row["silver_version"]))
 
 
-def _silver_version(spark: SparkSession, uri: str) -> int:
+def _silver_position(spark: SparkSession, uri: str) -> SilverPosition:
     if not DeltaTable.isDeltaTable(spark, uri):
         raise GoldStateError(
             f"no silver Delta table at {uri}: run the silver job first (python -m spark.jobs.silver), "
             "or point storage.lake_uri at the lake that holds it"
         )
-    return int(DeltaTable.forPath(spark, uri).history(1).first()["version"])
+    table = DeltaTable.forPath(spark, uri)
+    return SilverPosition(table.detail().first()["id"], int(table.history(1).first()["version"]))
 
 
-def write_state(spark: SparkSession, state_uri: str, plan: GoldPlan) -> None:
-    """Record the silver version the marts now reflect: the last write of a run."""
-    state = spark.createDataFrame([(plan.end_version, plan.mode)], STATE_SCHEMA)
-    state.withColumn("finished_at", F.current_timestamp()).write.format("delta").mode("overwrite").save(state_uri)
+def write_state(spark: SparkSession, state_uri: str, plan: GoldPlan, silver_table_id: str | None) -> None:
+    """Record the silver table and version the marts now reflect: the last write of a run (a state table from
+    before the table id was kept gains the column here)."""
+    state = spark.createDataFrame([(plan.end_version, silver_table_id, plan.mode)], STATE_SCHEMA)
+    (
+        state.withColumn("finished_at", F.current_timestamp())
+        .write.format("delta")
+        .mode("overwrite")
+        .option("overwriteSchema", "true")
+        .save(state_uri)
+    )
 
 
 def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame) -> dict[str, int]:

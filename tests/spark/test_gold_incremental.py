@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 import spark.gold_tables as gold_tables
-from spark.gold_incremental import GoldPlan, GoldStateError, in_dates, plan_run
+from spark.gold_incremental import GoldPlan, GoldStateError, SilverPosition, in_dates, plan_run
 from spark.gold_tables import MARTS, GoldPaths, GoldResult, refresh_gold
 from spark.tables import silver_schema
 from tests.spark.gold_rows import assert_frames_equal, day, event, events
@@ -171,12 +172,35 @@ def test_vacuumed_change_feed_fails_asking_for_a_full_refresh(spark, tmp_path):
 
 
 def test_plan_run_modes():
-    assert plan_run(None, 4, full_refresh=False) == GoldPlan("full", 4)
-    assert plan_run(4, 4, full_refresh=True) == GoldPlan("full", 4)
-    assert plan_run(4, 4, full_refresh=False) == GoldPlan("noop", 4)
-    assert plan_run(2, 4, full_refresh=False) == GoldPlan("incremental", 4, 3)
+    def at(version, table_id="t1"):
+        return SilverPosition(table_id, version)
+
+    assert plan_run(None, at(4), full_refresh=False) == GoldPlan("full", 4)
+    assert plan_run(at(4), at(4), full_refresh=True) == GoldPlan("full", 4)
+    assert plan_run(at(4), at(4), full_refresh=False) == GoldPlan("noop", 4)
+    assert plan_run(at(2), at(4), full_refresh=False) == GoldPlan("incremental", 4, 3)
+    assert plan_run(at(2, None), at(4), full_refresh=False) == GoldPlan("incremental", 4, 3)
     with pytest.raises(GoldStateError, match="silver was recreated"):
-        plan_run(5, 4, full_refresh=False)
+        plan_run(at(5), at(4), full_refresh=False)
+    with pytest.raises(GoldStateError, match="table id t1, but silver is now table id t2: silver was recreated"):
+        plan_run(at(2), at(4, "t2"), full_refresh=False)
+    assert plan_run(at(2), at(4, "t2"), full_refresh=True) == GoldPlan("full", 4)
+
+
+def test_silver_recreated_past_the_recorded_version_is_refused(spark, tmp_path):
+    silver = _make_silver(spark, tmp_path)
+    paths = GoldPaths(silver, str(tmp_path / "gold"))
+    _append(spark, silver, BATCH_1)
+    recorded = refresh_gold(spark, paths).plan.end_version
+    shutil.rmtree(silver)
+    _make_silver(spark, tmp_path)
+    for row in [*BATCH_1, *LATE]:
+        _append(spark, silver, [row])
+    assert DeltaTable.forPath(spark, silver).history(1).first()["version"] > recorded
+    with pytest.raises(GoldStateError, match="silver was recreated.*--full-refresh"):
+        refresh_gold(spark, paths)
+    assert refresh_gold(spark, paths, full_refresh=True).plan.mode == "full"
+    assert refresh_gold(spark, paths).plan.mode == "noop"
 
 
 def test_in_dates_is_an_exact_sorted_date_list():
