@@ -9,6 +9,9 @@ needs, the stream fails instead of skipping them silently (see docs/runbook.md t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
@@ -19,9 +22,16 @@ from spark.jobs.common import run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
+DATABRICKS_PLAIN_LOGIN = f"kafkashaded.{PLAIN_LOGIN}"
 
 
-def kafka_options(settings: Settings) -> dict[str, str]:
+def plain_login_module(environ: Mapping[str, str] = os.environ) -> str:
+    """The PLAIN login module class the driver's Kafka client loads: Databricks Runtime relocates its Kafka client
+    under `kafkashaded.` (and sets DATABRICKS_RUNTIME_VERSION on its drivers); everywhere else the stock class."""
+    return DATABRICKS_PLAIN_LOGIN if environ.get("DATABRICKS_RUNTIME_VERSION") else PLAIN_LOGIN
+
+
+def kafka_options(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Kafka source options from the config; the SASL secret comes from the environment variable it names."""
     kafka, stream = settings.kafka, settings.spark.stream
     options = {
@@ -36,7 +46,8 @@ def kafka_options(settings: Settings) -> dict[str, str]:
         username = kafka.security.sasl_username or DEFAULT_SASL_USERNAME
         password = kafka.security.sasl_password().replace("\\", "\\\\").replace('"', '\\"')
         options["kafka.sasl.mechanism"] = kafka.security.sasl_mechanism or "PLAIN"
-        options["kafka.sasl.jaas.config"] = f'{PLAIN_LOGIN} required username="{username}" password="{password}";'
+        login = plain_login_module(environ)
+        options["kafka.sasl.jaas.config"] = f'{login} required username="{username}" password="{password}";'
     return options
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pyspark.sql import functions as F
 
-from config.settings import DEFAULT_CONFIG, Settings
+from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka import events
 from kafka.manifest import ids_sha256
 from kafka.produce import produce_events
@@ -106,6 +106,21 @@ def test_rerunning_with_no_new_input_changes_nothing(spark, produced):
     silver_job.start(spark, settings, "available-now").awaitTermination()
     assert table(spark, settings, "bronze", "events").count() == bronze_count
     assert snapshot(spark, settings) == before
+
+
+def test_bronze_reads_the_event_hubs_style_sasl_listener(spark, spark_settings, stack, monkeypatch, tmp_path):
+    monkeypatch.setenv(stack.sasl_secret_env, stack.sasl_secret)
+    profile = load_settings(REPO / "config" / "local-eventhubs.yml")
+    kafka = dataclasses.replace(
+        profile.kafka, bootstrap_servers=stack.sasl_bootstrap_servers, topic=f"it-sasl-{uuid.uuid4().hex[:10]}"
+    )
+    settings = lake_settings(dataclasses.replace(spark_settings, kafka=kafka), tmp_path / "lake")
+    assert settings.kafka.security.protocol == "SASL_PLAINTEXT"
+    run = produce_events(settings, count=500, seed=11, manifest_path=tmp_path / "manifest.json")
+    assert run.result.delivered == 500
+    bronze_job.start(spark, settings, "available-now").awaitTermination()
+    bronze = table(spark, settings, "bronze", "events")
+    assert bronze.select("offset").distinct().count() == bronze.count() == 500
 
 
 def commits(table_path: str) -> int:
