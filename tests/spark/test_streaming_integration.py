@@ -120,7 +120,7 @@ def test_bronze_reads_the_event_hubs_style_sasl_listener(spark, spark_settings, 
     assert run.result.delivered == 500
     bronze_job.start(spark, settings, "available-now").awaitTermination()
     bronze = table(spark, settings, "bronze", "events")
-    assert bronze.select("offset").distinct().count() == bronze.count() == 500
+    assert bronze.select("partition", "offset").distinct().count() == bronze.count() == 500
 
 
 def commits(table_path: str) -> int:
