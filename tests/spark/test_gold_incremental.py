@@ -203,6 +203,19 @@ def test_silver_recreated_past_the_recorded_version_is_refused(spark, tmp_path):
     assert refresh_gold(spark, paths).plan.mode == "noop"
 
 
+def test_state_from_before_the_table_id_is_trusted_and_gains_it(spark, tmp_path):
+    silver = _make_silver(spark, tmp_path)
+    paths = GoldPaths(silver, str(tmp_path / "gold"))
+    _append(spark, silver, BATCH_1)
+    recorded = refresh_gold(spark, paths).plan.end_version
+    legacy = spark.createDataFrame([(recorded, "full")], "silver_version bigint, mode string")
+    legacy.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(paths.state)
+    _append(spark, silver, LATE)
+    assert refresh_gold(spark, paths).plan == GoldPlan("incremental", recorded + 1, recorded + 1)
+    table_id = DeltaTable.forPath(spark, silver).detail().first()["id"]
+    assert gold_tables.read_state(spark, paths.state) == SilverPosition(table_id, recorded + 1)
+
+
 def test_in_dates_is_an_exact_sorted_date_list():
     assert in_dates("event_date", [day("2024-03-02"), day("2024-03-01"), day("2024-03-02")]) == (
         "event_date IN (DATE'2024-03-01', DATE'2024-03-02')"
