@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,7 +74,7 @@ def _validate(
 ) -> pa.RecordBatch:
     values = batch.column("value").to_pylist()
     ingested = batch.column("ingested_at").dictionary_encode()
-    instants = ingested.dictionary.to_pylist()
+    instants = [instant.astimezone(UTC) for instant in ingested.dictionary.to_pylist()]
     nows = [instants[i] for i in ingested.indices.to_pylist()]
     accepted: list[dict[str, Any] | None] = []
     rejected_ids: dict[int, str] = {}

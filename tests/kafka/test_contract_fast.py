@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 from jsonschema import Draft202012Validator
 
-from kafka import events
+from kafka import contract_fast, events
 from kafka.contract import cross_field_rules, load_contract, validate_payload
-from kafka.contract_fast import check_payload
+from kafka.contract_fast import check_payload, compile_contract
 from tests.contract_events import BASE, event
 
 NOW = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
@@ -68,6 +68,48 @@ HOSTILE = {
 }
 
 
+def compact(**changes) -> bytes:
+    """The valid purchase as compact JSON, the form the fast reader takes when it writes back identically."""
+    return json.dumps({**BASE, **changes}, separators=(",", ":")).encode()
+
+
+COMPACT = {
+    "valid": compact(),
+    "repeated key, same value": compact()[:-1] + b',"quantity":2}',
+    "repeated key, other value": compact()[:-1] + b',"price_gbp":-1}',
+    "price as string": compact(price_gbp="19.99"),
+    "price with three decimals": compact().replace(b"19.99", b"19.999"),
+    "price 1e400": compact().replace(b"19.99", b"1e400"),
+    "price 1E+2": compact().replace(b"19.99", b"1E+2"),
+    "big integer quantity": compact(quantity=2**70),
+    "non-ASCII text": compact(user_id="u_é"),
+    "escaped slash": compact().replace(b'"u_1"', b'"u\\/1"'),
+    "nested extra with repeated key": compact()[:-1] + b',"extra":{"a":1,"a":2}}',
+    "lone surrogate": compact().replace(b'"u_1"', b'"\\ud800"'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPACT))
+def test_fast_reader_agrees_with_the_contract_on_compact_input(name):
+    raw = COMPACT[name]
+    document, violations = check_payload(raw, now=NOW)
+    assert violations == validate_payload(raw, now=NOW)
+    if not violations:
+        assert document == json.loads(raw, parse_float=Decimal)
+
+
+def test_repeated_keys_are_invalid_json_even_in_compact_form():
+    violations = check_payload(COMPACT["repeated key, same value"], now=NOW)[1]
+    assert [v.reason for v in violations] == ["invalid_json"]
+
+
+def test_a_keyword_the_fast_path_lacks_is_an_error_naming_it():
+    contract = load_contract()
+    contract["properties"]["user_id"]["maxLength"] = 64
+    with pytest.raises(ValueError, match="maxLength"):
+        compile_contract(contract)
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_fast_path_agrees_with_the_contract_on_hostile_input(name):
     raw = HOSTILE[name]
@@ -114,3 +156,12 @@ def test_a_rule_of_another_shape_is_an_error_naming_it():
     contract["allOf"].append({"description": "odd rule", "if": {"properties": {"quantity": {"minimum": 5}}}})
     with pytest.raises(ValueError, match="odd rule"):
         cross_field_rules(contract)
+
+
+def test_compact_json_is_read_without_the_fallback_decoder(monkeypatch):
+    def fallback():
+        raise AssertionError("the fallback decoder read a compact, canonical payload")
+
+    monkeypatch.setattr(contract_fast, "json_decoder", fallback)
+    document, violations = check_payload(compact(), now=NOW)
+    assert violations == [] and document["price_gbp"] == Decimal("19.99")

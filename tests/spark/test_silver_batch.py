@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from delta.tables import DeltaTable
 
 import spark.silver_batch as silver_batch
 from spark.delta_io import stream_app_id
 from spark.silver_batch import LedgerError, SilverBatchWriter
-from spark.tables import ensure_silver_tables
+from spark.tables import SILVER_STATS_COLUMNS, ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import bronze_frame
 
@@ -129,6 +132,22 @@ def test_silver_table_has_change_data_feed_and_contract_constraints(spark, table
     ensure_silver_tables(spark, **tables)
     schema = spark.read.format("delta").load(tables["silver"]).schema
     assert not schema["event_id"].nullable and not schema["kafka_offset"].nullable
+
+
+def test_silver_files_keep_statistics_only_for_the_stats_columns(spark, tables):
+    SilverBatchWriter(**tables, app_id="app-1")(bronze_frame(spark, [event(1), event(2)]), 0)
+    log = Path(tables["silver"]) / "_delta_log"
+    adds = [
+        json.loads(line)["add"]
+        for commit in sorted(log.glob("*.json"))
+        for line in commit.read_text().splitlines()
+        if '"add"' in line
+    ]
+    assert adds
+    for add in adds:
+        stats = json.loads(add["stats"])
+        assert set(stats["minValues"]) == set(SILVER_STATS_COLUMNS)
+        assert stats["minValues"]["silver_app_id"] == "app-1"
 
 
 def test_app_id_lives_and_dies_with_the_checkpoint(spark, tmp_path):
