@@ -1,14 +1,12 @@
 """A compiled fast path over the same contract: valid events skip jsonschema, all others get its exact reasons.
 
-Each property's keywords become one plain Python check that can only say yes where jsonschema says yes (the same
-patterns, format checker, bounds and exact multipleOf), so a document the fast path accepts is valid by the
-contract's own rules; anything it doubts goes to `validate_payload`, the authority, for the verdict and reasons.
+The contract's keywords become straight-line Python, generated once, that can only say yes where jsonschema says
+yes (the same patterns, format checker, bounds and exact multipleOf), so a document the fast path accepts is valid
+by the contract's own rules; anything it doubts goes to `validate_payload`, the authority, for verdict and reasons.
 """
 
 from __future__ import annotations
 
-import json
-import pkgutil
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -24,13 +22,13 @@ from kafka.contract import (
     cross_field_rules,
     format_checker,
     json_decoder,
+    load_contract,
     max_future_skew,
     multiple_of,
     parse_rfc3339,
     validate_payload,
 )
 
-CONTRACT_RESOURCE = "schemas/event.schema.json"
 _ANNOTATIONS = frozenset({"description", "examples", "title", "default", "$comment"})
 _TOP_LEVEL = frozenset({"$schema", "$id", "type", "required", "properties", "allOf", *_ANNOTATIONS})
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -83,11 +81,8 @@ def _parse(raw: bytes | None) -> dict[str, Any] | None:
 
 @lru_cache(maxsize=1)
 def _compiled() -> Callable[[dict[str, Any], datetime], bool]:
-    """The contract compiled once per process, read as package data like the authority (works from a zip)."""
-    raw = pkgutil.get_data("kafka", CONTRACT_RESOURCE)
-    if raw is None:
-        raise FileNotFoundError(f"{CONTRACT_RESOURCE} is missing from the kafka package")
-    return compile_contract(json.loads(raw))
+    """The contract compiled once per process, loaded by the authority's own loader (works from a zip)."""
+    return compile_contract(load_contract())
 
 
 def compile_contract(contract: dict[str, Any]) -> Callable[[dict[str, Any], datetime], bool]:
