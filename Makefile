@@ -57,11 +57,13 @@ $(SPARK35_JARS)/.resolved: spark/jars/pom.xml
 	$(MVN) -f spark/jars/pom.xml -Pspark35 dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(SPARK35_JARS)
 	@touch $@
 
-install: $(VENV)/.synced jars ## Install the Python environment (uv) and the JVM jars (Maven)
+install: $(VENV)/.synced jars ## Install the Python environment (uv), the JVM jars (Maven) and the local drivers' class archive
+	$(PY) -m scripts.build_class_archive
 
 jars: $(KAFKA_JARS)/.resolved $(SPARK_JARS)/.resolved ## Resolve the pinned Kafka broker and Spark connector jars from Maven Central
 
 spark35: $(SPARK35_VENV)/.synced $(SPARK35_JARS)/.resolved $(KAFKA_JARS)/.resolved ## Azure Synapse's Spark 3.5: uv group spark35 in .local/venv-spark35, Delta 3.3.2 jars in .local/jars/spark35
+	LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m scripts.build_class_archive
 
 spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
 	$(PY) -m scripts.build_archive

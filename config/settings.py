@@ -136,6 +136,7 @@ class SparkSettings:
     driver_memory: str = "4g"
     driver_java_options: str = ""
     shuffle_partitions: int = 4
+    min_scan_partitions: int = 8
     jars_dir: str | None = ".local/jars/spark"
     stream: StreamSettings = field(default_factory=StreamSettings)
 

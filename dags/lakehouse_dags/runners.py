@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from config.local_jvm import driver_java_options
 from config.settings import ConfigError, RunnerSettings, Settings
 from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
 
@@ -138,7 +139,9 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
     resolved = _resolve(settings, runner, job, lambda key, uri: _local_path(settings, key, uri), config)
     jars_key = "airflow.runner.local.jars_dir" if local.jars_dir else "spark.jars_dir"
     jars_dir = local.jars_dir or settings.spark.jars_dir
-    jars = sorted(str(p) for p in Path(_local_path(settings, jars_key, jars_dir)).glob("*.jar")) if jars_dir else []
+    jars_path = _local_path(settings, jars_key, jars_dir) if jars_dir else None
+    jars = sorted(str(p) for p in Path(jars_path).glob("*.jar")) if jars_path else []
+    java_options = driver_java_options(settings, jars_path, jars)
     argv = [
         _local_path(settings, "airflow.runner.local.spark_submit", local.spark_submit),
         "--master",
@@ -147,7 +150,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
         f"lakehouse-{job.name}",
         "--driver-memory",
         settings.spark.driver_memory,
-        *(["--driver-java-options", settings.spark.driver_java_options] if settings.spark.driver_java_options else []),
+        *(["--driver-java-options", java_options] if java_options else []),
         "--conf",
         f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
         "--conf",

@@ -9,6 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
+from config.local_jvm import archive_path
 from config.settings import ConfigError, load_settings
 from tests.dags.dag_configs import PACKAGES
 
@@ -77,6 +78,25 @@ def test_local_driver_java_options_reach_spark_submit(write_config) -> None:
     at = argv.index("--driver-java-options")
     assert argv[at + 1] == "-XX:+UseSerialGC -Dlakehouse.test=1"
     assert argv.index("--driver-memory") < at < argv.index("--py-files")
+
+
+def test_local_spark_submit_maps_the_class_archive_once_recorded(write_config, tmp_path: Path) -> None:
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta-spark_2.13-4.0.0.jar").write_text("x")
+
+    def edit(data):
+        data["spark"]["driver_java_options"] = "-XX:+UseSerialGC"
+        data["airflow"]["runner"]["local"]["jars_dir"] = str(jars)
+
+    def java_options() -> str:
+        argv = shlex.split(build(write_config("local", edit)).bash_command)
+        return argv[argv.index("--driver-java-options") + 1]
+
+    assert java_options() == "-XX:+UseSerialGC"
+    archive = archive_path(str(jars), [str(jars / "delta-spark_2.13-4.0.0.jar")])
+    archive.write_bytes(b"recorded")
+    assert java_options() == f"-XX:+UseSerialGC -XX:SharedArchiveFile={archive}"
 
 
 def test_local_jar_job_uses_class_and_jar(write_config) -> None:

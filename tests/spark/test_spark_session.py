@@ -9,6 +9,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
+from config.local_jvm import archive_path, driver_java_options
 from config.settings import ConfigError
 from spark.session import local_jars
 
@@ -31,6 +32,36 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.sparkContext.master == "local[2]"
     assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
+
+
+def test_local_driver_scans_in_enough_tasks_and_caches_uncompressed(spark, spark_settings):
+    assert spark.conf.get("spark.sql.files.minPartitionNum") == str(spark_settings.spark.min_scan_partitions)
+    assert spark.conf.get("spark.sql.inMemoryColumnarStorage.compressed") == "false"
+    files = spark_settings.spark.min_scan_partitions
+    path = spark_settings.storage.table_uri("bronze", "scan-partitions")
+    spark.range(0, 1_000 * files, numPartitions=files).write.format("delta").save(path)
+    assert spark.read.format("delta").load(path).rdd.getNumPartitions() == files, "small files packed per core"
+
+
+def test_local_driver_maps_the_class_archive_make_install_recorded(spark, spark_settings):
+    jars = local_jars(spark_settings)
+    archive = archive_path(spark_settings.spark.jars_dir, jars)
+    assert archive.is_file(), f"no {archive}: `make install` (or `make spark35`) records it"
+    runtime = spark.sparkContext._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    assert f"-XX:SharedArchiveFile={archive}" in runtime.getInputArguments()
+
+
+def test_class_archive_is_keyed_by_the_jar_set_and_offered_only_once_recorded(spark_settings, tmp_path):
+    jars = [str(tmp_path / "delta-spark_2.13-4.0.0.jar")]
+    archive = archive_path(str(tmp_path), jars)
+    assert archive.parent == tmp_path
+    assert archive != archive_path(str(tmp_path), [str(tmp_path / "delta-spark_2.13-4.0.1.jar")])
+    configured = spark_settings.spark.driver_java_options
+    assert driver_java_options(spark_settings, str(tmp_path), jars) == configured
+    archive.write_bytes(b"recorded")
+    assert driver_java_options(spark_settings, str(tmp_path), jars) == f"{configured} -XX:SharedArchiveFile={archive}"
+    assert archive_path(None, jars) is None
+    assert driver_java_options(spark_settings, None, jars) == configured
 
 
 def test_local_driver_runs_with_the_configured_jvm_flags(spark, spark_settings):

@@ -1,0 +1,68 @@
+"""The local driver's JVM flags: the configured ones, plus a class-data-sharing archive of Spark's classes.
+
+Every fresh local driver loads the same ~20,000 classes of Spark, Delta, Hadoop and Kafka before it does any work;
+on two cores that is 6-9 s per driver (docs/benchmarks.md), paid by each spark-submit of the local DAG runner and
+by every `python -m spark.jobs...`. A dynamic AppCDS archive (JDK 13 and later), recorded once per JDK and jar set
+by `make install` (scripts/build_class_archive.py), maps them already parsed and verified. A driver without an
+archive starts exactly as before; cluster drivers never get one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from config.settings import ConfigError, Settings
+
+ARCHIVE_PREFIX = "classes-"
+
+
+def local_jars(settings: Settings) -> list[str]:
+    """The Delta and Kafka connector jars `make jars` resolved into spark.jars_dir."""
+    jars_dir = settings.spark.jars_dir
+    if not jars_dir:
+        return []
+    directory = Path(jars_dir).expanduser().resolve()
+    jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
+    if not jars:
+        raise ConfigError(
+            f"no jars in {directory} (spark.jars_dir in {settings.source or 'the config'}): "
+            "run `make jars` to resolve the Delta and Kafka connector jars from Maven Central"
+        )
+    return jars
+
+
+def archive_path(jars_dir: str | None, jars: list[str]) -> Path | None:
+    """Where the archive for this JDK, pyspark's jars and `jars` lives (in `jars_dir`), or None without one.
+
+    The name changes with any of them, so a stale archive is never offered to a JVM it does not fit."""
+    if not jars_dir:
+        return None
+    identity = "\n".join([str(_java()), *_pyspark_jars(), *(Path(jar).name for jar in jars)])
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return Path(jars_dir).expanduser().resolve() / f"{ARCHIVE_PREFIX}{key}.jsa"
+
+
+def driver_java_options(settings: Settings, jars_dir: str | None, jars: list[str]) -> str:
+    """spark.driver_java_options, plus the flag mapping the archive if `make install` recorded one for these jars."""
+    archive = archive_path(jars_dir, jars)
+    sharing = f"-XX:SharedArchiveFile={archive}" if archive is not None and archive.is_file() else ""
+    return " ".join(filter(None, [settings.spark.driver_java_options, sharing]))
+
+
+def _java() -> Path | None:
+    """The java pyspark launches: $JAVA_HOME/bin/java, else the first on PATH (resolved through symlinks)."""
+    home = os.environ.get("JAVA_HOME")
+    found = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    return Path(found).resolve() if found else None
+
+
+def _pyspark_jars() -> list[str]:
+    """The jar names on the driver's classpath (pyspark's own), found without importing pyspark."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    return sorted(path.name for path in (Path(spec.submodule_search_locations[0]) / "jars").glob("*.jar"))
