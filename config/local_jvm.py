@@ -1,9 +1,9 @@
 """The local driver's JVM flags: the configured ones, plus a class-data-sharing archive of Spark's classes.
 
-Every fresh local driver loads the same ~20,000 classes of Spark, Delta, Hadoop and Kafka before it does any work;
-on two cores that is 6-9 s per driver (docs/benchmarks.md), paid by each spark-submit of the local DAG runner and
-by every `python -m spark.jobs...`. A dynamic AppCDS archive (JDK 13 and later), recorded once per JDK and jar set
-by `make install` (scripts/build_class_archive.py), maps them already parsed and verified. A driver without an
+Every fresh local driver loads and verifies the same classes of Spark, Delta, Hadoop and Kafka before it does any
+work: 6-9 s per driver on two cores (docs/benchmarks.md), paid by each spark-submit of the local DAG runner and by
+every `python -m spark.jobs...`. A dynamic AppCDS archive (JDK 13 and later), recorded once per JDK and jar set by
+`make install` (scripts/build_class_archive.py), maps them already parsed and verified. A driver without an
 archive starts exactly as before; cluster drivers never get one.
 """
 

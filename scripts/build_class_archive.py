@@ -28,7 +28,7 @@ BRONZE_SCHEMA = (
 def train(settings: Settings) -> None:
     """The classes a local pipeline loads: bronze rows on Delta, the silver stream and a gold refresh.
 
-    Imported here, not at the top, so the usual run (the archive exists) returns without loading pyspark."""
+    Its imports live here, not at the top, so the usual run (the archive exists) returns without loading pyspark."""
     from kafka import events
     from spark.gold_tables import GoldPaths, refresh_gold
     from spark.jobs import silver
