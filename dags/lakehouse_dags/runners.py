@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from config.local_jvm import driver_java_options
+from config.local_jvm import driver_java_options, local_driver_conf
 from config.settings import ConfigError, RunnerSettings, Settings
 from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
 
@@ -153,10 +153,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
         *(["--driver-java-options", java_options] if java_options else []),
         "--conf",
         f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
-        "--conf",
-        "spark.ui.enabled=false",
-        "--conf",
-        "spark.ui.showConsoleProgress=false",
+        *(arg for key, value in local_driver_conf(settings).items() for arg in ("--conf", f"{key}={value}")),
         "--py-files",
         archive,
     ]
