@@ -2,8 +2,9 @@
 
 Runs the pipeline end to end on the local stack: produce with anomalies, run the lakehouse_pipeline DAG
 for real (bronze -> silver -> gold -> PostgreSQL -> checks), then reconcile every layer against the
-producer's manifest and print a verdict. Each run gets its own topic and lake under .local/demo/ so reruns
-never mix with earlier data.
+producer's manifest and print a verdict. Each run gets its own topic, lake and Airflow home under .local/demo/
+so reruns never mix with earlier data (a rerun's assets have new URIs, which Airflow would see as inactive
+next to the earlier run's assets of the same names).
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     config = Path(settings.source).resolve()
     build_archive.main([])
     print("\nrunning the lakehouse_pipeline DAG (bronze -> silver -> gold -> load -> checks) with airflow dags test")
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task logs stay in .local/airflow/logs
-    dag_ok = run_dag_local.main(["--config", str(config)]) == 0
+    airflow_home = run_dir / "airflow"
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task logs stay in <airflow_home>/logs
+    dag_ok = run_dag_local.main(["--config", str(config), "--airflow-home", str(airflow_home)]) == 0
     lake, money, money_verdict = [], [], "not reached"
     if dag_ok:
         lake = lake_rows(settings, run.manifest)
@@ -134,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"summary: {DEMO_DIR / 'summary.json'}")
     print(f"query the marts:  psql '{dsn}' -c 'select * from serving.fct_purchases_daily order by event_date'")
     print(
-        "Airflow UI:       AIRFLOW_HOME=.local/airflow PYTHONPATH=. .venv/bin/airflow standalone"
+        f"Airflow UI:       AIRFLOW_HOME={airflow_home} PYTHONPATH=. .venv/bin/airflow standalone"
         "  (then http://localhost:8080)"
     )
     return 0 if verdict else 1
