@@ -35,6 +35,7 @@ def train(settings: Settings) -> None:
     from spark.session import build_session
 
     spark = build_session(settings, "class-archive")
+    spark.sparkContext.setLogLevel("ERROR")  # its plan warnings mean nothing to someone running make install
     now = datetime.now(UTC)
     rows = [
         (key, value, "events", offset % 6, offset, now, now, now.date())
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for stale in target.parent.glob(f"{ARCHIVE_PREFIX}*.jsa"):
         stale.unlink()
+    print(f"recording {target.name}, once per JDK and jar set (a small silver and gold run, ~2 minutes)", flush=True)
     try:
         recorded = record(settings, target)
     except Exception as error:  # the archive only saves start-up time: report why, never fail the install
