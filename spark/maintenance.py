@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+
+from spark.session import session_conf
 
 DEFAULT_RETENTION_HOURS = 168
 SMALL_FILE_PROPERTIES: Mapping[str, str] = {
     "delta.autoOptimize.optimizeWrite": "true",
     "delta.autoOptimize.autoCompact": "true",
 }
-_LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+LISTING_PARALLELISM = "spark.sql.sources.parallelPartitionDiscovery.parallelism"
+"""VACUUM lists files with 10,000 tasks by default, minutes of overhead on a laptop: sized to the cluster instead."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def optimize(spark: SparkSession, uri: str) -> tuple[int, int]:
 def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> int | None:
     """Delete files unreferenced for longer than the retention; how many, from the VACUUM END commit if logged."""
     check_retention(retention_hours)
-    with _listing_parallelism(spark, max(spark.sparkContext.defaultParallelism * 4, 8)):
+    with session_conf(spark, LISTING_PARALLELISM, str(max(spark.sparkContext.defaultParallelism * 4, 8))):
         spark.sql(f"VACUUM delta.`{uri}` RETAIN {retention_hours} HOURS").collect()
     last = DeltaTable.forPath(spark, uri).history(1).select("operation", "operationMetrics").first()
     if last is None or last["operation"] != "VACUUM END":
@@ -93,17 +95,3 @@ def maintain(
         vacuumed = vacuum(spark, uri, retention_hours)
         results.append(TableMaintenance(uri, properties_set, removed, added, vacuumed))
     return results
-
-
-@contextmanager
-def _listing_parallelism(spark: SparkSession, tasks: int) -> Iterator[None]:
-    """VACUUM lists files with 10,000 tasks by default, minutes of overhead on a laptop; size it to the cluster."""
-    previous = spark.conf.get(_LISTING_PARALLELISM, None)
-    spark.conf.set(_LISTING_PARALLELISM, str(tasks))
-    try:
-        yield
-    finally:
-        if previous is None:
-            spark.conf.unset(_LISTING_PARALLELISM)
-        else:
-            spark.conf.set(_LISTING_PARALLELISM, previous)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
@@ -52,3 +54,17 @@ def _master_already_set() -> bool:
         or "PYSPARK_GATEWAY_PORT" in os.environ
         or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     )
+
+
+@contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """`key` set to `value` for the block, then back to what it was (unset if it was unset), even on error."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)

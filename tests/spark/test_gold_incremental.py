@@ -220,3 +220,46 @@ def test_in_dates_is_an_exact_sorted_date_list():
     )
     with pytest.raises(ValueError):
         in_dates("event_date", [])
+
+
+def test_full_rebuild_writes_without_auto_compaction_and_restores_the_session(spark, tmp_path, monkeypatch):
+    silver = _make_silver(spark, tmp_path)
+    paths = GoldPaths(silver, str(tmp_path / "gold"))
+    _append(spark, silver, BATCH_1)
+    seen: dict[str, str | None] = {}
+    original = gold_tables._overwrite
+
+    def recording(spark_, mart, uri, key):
+        seen[uri.rsplit("/", 1)[1]] = spark_.conf.get(gold_tables.AUTO_COMPACT, None)
+        original(spark_, mart, uri, key)
+
+    monkeypatch.setattr(gold_tables, "_overwrite", recording)
+    spark.conf.set(gold_tables.AUTO_COMPACT, "true")
+    try:
+        result = refresh_gold(spark, paths)
+        assert spark.conf.get(gold_tables.AUTO_COMPACT) == "true"
+    finally:
+        spark.conf.unset(gold_tables.AUTO_COMPACT)
+    assert seen == {name: "false" for name in MARTS}
+    assert result.recomputed == {name: spark.read.format("delta").load(paths.mart(name)).count() for name in MARTS}
+    for name in MARTS:
+        properties = DeltaTable.forPath(spark, paths.mart(name)).detail().first()["properties"]
+        assert properties["delta.autoOptimize.autoCompact"] == "true"
+
+
+def test_a_failing_mart_fails_the_rebuild_and_writes_no_state(spark, tmp_path, monkeypatch):
+    silver = _make_silver(spark, tmp_path)
+    paths = GoldPaths(silver, str(tmp_path / "gold"))
+    _append(spark, silver, BATCH_1)
+    original = gold_tables._overwrite
+
+    def failing(spark_, mart, uri, key):
+        if uri.endswith("dim_products"):
+            raise RuntimeError("simulated failure writing dim_products")
+        original(spark_, mart, uri, key)
+
+    monkeypatch.setattr(gold_tables, "_overwrite", failing)
+    with pytest.raises(RuntimeError, match="dim_products"):
+        refresh_gold(spark, paths)
+    assert gold_tables.read_state(spark, paths.state) is None
+    assert spark.conf.get(gold_tables.AUTO_COMPACT, None) is None

@@ -11,7 +11,7 @@ import pytest
 
 from config.local_jvm import archive_path, driver_java_options
 from config.settings import ConfigError
-from spark.session import local_jars
+from spark.session import local_jars, session_conf
 
 PYSPARK_JARS = Path(pyspark.__file__).parent / "jars"
 
@@ -32,6 +32,20 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.sparkContext.master == "local[2]"
     assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
+
+
+def test_session_conf_is_scoped_to_its_block_even_on_error(spark):
+    key = "spark.lakehouse.test.scoped"
+    with session_conf(spark, key, "inner"):
+        assert spark.conf.get(key) == "inner"
+    assert spark.conf.get(key, None) is None
+    spark.conf.set(key, "outer")
+    try:
+        with pytest.raises(RuntimeError), session_conf(spark, key, "inner"):
+            raise RuntimeError("inside the block")
+        assert spark.conf.get(key) == "outer"
+    finally:
+        spark.conf.unset(key)
 
 
 def test_local_driver_scans_in_enough_tasks_and_caches_uncompressed(spark, spark_settings):
