@@ -193,9 +193,17 @@ def validate_payload(raw: bytes | None, *, now: datetime) -> list[Violation]:
         return [Violation(INVALID_JSON, None, _shorten(f"not JSON: {exc}"))]
     if not isinstance(document, dict):
         return [Violation(NOT_AN_OBJECT, None, f"the JSON value is a JSON {_json_type(document)}, not an object")]
+    return object_violations(document, now=now)
 
+
+def object_violations(
+    document: dict[str, Any], *, now: datetime, validator: Draft202012Validator | None = None
+) -> list[Violation]:
+    """validate_payload's verdict on an object its decoder produced. `validator` (default: the whole contract's)
+    may be contract_validator of the contract less properties the caller has proved valid: the verdict is the same.
+    """
     found: dict[tuple[str, str | None], Violation] = {}
-    for error in _validator().iter_errors(document):
+    for error in (validator or _validator()).iter_errors(document):
         for violation in _violations_of(error):
             found.setdefault((violation.reason, violation.field), violation)
     mistyped = {field for reason, field in found if reason == WRONG_TYPE}
@@ -274,9 +282,13 @@ def _contract() -> dict[str, Any]:
 
 @lru_cache(maxsize=1)
 def _validator() -> Draft202012Validator:
-    """A validator with exact decimal multipleOf and formats that are really checked."""
+    return contract_validator(_contract())
+
+
+def contract_validator(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator of `schema` with exact decimal multipleOf and formats that are really checked."""
     exact = validators.extend(Draft202012Validator, {"multipleOf": _exact_multiple_of})
-    return exact(_contract(), format_checker=format_checker())
+    return exact(schema, format_checker=format_checker())
 
 
 @lru_cache(maxsize=1)

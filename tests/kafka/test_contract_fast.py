@@ -65,6 +65,12 @@ HOSTILE = {
     "unknown event type": event(event_type="refund"),
     "missing event_id": json.dumps({k: v for k, v in BASE.items() if k != "event_id"}).encode(),
     "schema major 2": event(schema_version="2.0"),
+    "several properties and a rule broken at once": event(
+        price_gbp="19.99", country="gb", quantity=None, event_ts="2025-13-01T12:34:56.789Z", device=3
+    ),
+    "missing fields beside a broken one": json.dumps(
+        {k: v for k, v in BASE.items() if k not in ("user_id", "device")} | {"country": "GBR"}
+    ).encode(),
 }
 
 
@@ -119,6 +125,14 @@ def test_fast_path_agrees_on_every_generated_kind():
     assert kinds >= {"valid", "malformed_json", "invalid_utf8", "future_timestamp", "negative_price"}
     for _, value, kind, _ in records:
         assert check_payload(value, now=NOW)[1] == validate_payload(value, now=NOW), kind
+
+
+def test_doubted_names_exactly_the_properties_whose_checks_fail():
+    fast = compile_contract(load_contract())
+    broken = json.loads(event(price_gbp="19.99", country="gb", quantity=None), parse_float=Decimal)
+    assert fast.doubted(broken) == {"price_gbp", "country"}, "a null quantity breaks a rule, not the property"
+    assert fast.doubted(json.loads(event(), parse_float=Decimal)) == frozenset()
+    assert not fast.accepts(broken, NOW) and fast.accepts(json.loads(event(), parse_float=Decimal), NOW)
 
 
 def test_valid_prices_stay_exact_decimals():
