@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import UTC
 from typing import Any
 
 import pyarrow as pa
@@ -12,7 +11,6 @@ import pyarrow.compute as pc
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (
     ArrayType,
-    DataType,
     DecimalType,
     IntegerType,
     LongType,
@@ -59,55 +57,53 @@ def validated_schema(bronze_schema: StructType) -> StructType:
 def validate_batches(schema: StructType) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """The mapInArrow function producing `schema` (from validated_schema) for batches of bronze rows."""
     contract_fields = [f for f in schema.fields if f.name not in PASSTHROUGH and f.name != "reasons"]
-    converters = [(f.name, _converter(f.dataType)) for f in contract_fields]
+    for field in contract_fields:
+        _check_convertible(field)
 
     def run(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         arrow_schema = to_arrow_schema(schema)
+        parsed = pa.struct([_parsed_field(arrow_schema.field(f.name)) for f in contract_fields if f.name != "event_id"])
         for batch in batches:
-            yield _validate(batch, arrow_schema, converters)
+            yield _validate(batch, arrow_schema, parsed)
 
     return run
 
 
-def _validate(
-    batch: pa.RecordBatch, arrow_schema: pa.Schema, converters: list[tuple[str, Callable[[Any], Any] | None]]
-) -> pa.RecordBatch:
+def _validate(batch: pa.RecordBatch, arrow_schema: pa.Schema, parsed: pa.StructType) -> pa.RecordBatch:
     values = batch.column("value").to_pylist()
     ingested = batch.column("ingested_at").dictionary_encode()
     instants = [instant.astimezone(UTC) for instant in ingested.dictionary.to_pylist()]
     nows = [instants[i] for i in ingested.indices.to_pylist()]
     accepted: list[dict[str, Any] | None] = []
-    rejected_ids: dict[int, str] = {}
+    event_ids: list[str | None] = []
     reasons: list[list[dict[str, str | None]] | None] = []
-    for row, (raw, now) in enumerate(zip(values, nows, strict=True)):
+    for raw, now in zip(values, nows, strict=True):
         document, violations = check_payload(raw, now=now)
         if not violations:
             accepted.append(document)
+            event_ids.append(document["event_id"])
             reasons.append(None)
             continue
         accepted.append(None)
-        if document is not None and isinstance(document.get("event_id"), str):
-            rejected_ids[row] = _text(document["event_id"])
+        readable = document.get("event_id") if document is not None else None
+        event_ids.append(_text(readable) if isinstance(readable, str) else None)
         ordered = sorted(violations, key=lambda v: _PRIORITY.get(v.reason, len(_PRIORITY)))
         reasons.append([{"reason": v.reason, "field": v.field, "detail": _text(v.detail)} for v in ordered])
-    columns = {name: _column(accepted, name, convert) for name, convert in converters}
-    for row, event_id in rejected_ids.items():
-        columns["event_id"][row] = event_id
+    columns = dict(zip(parsed.names, pa.array(accepted, type=parsed).flatten(), strict=True))
+    columns["event_id"] = pa.array(event_ids, type=pa.string())
     rejected = pa.array([r is not None for r in reasons], type=pa.bool_())
     arrays = [_only_where(rejected, batch.column(name)) if name in RAW else batch.column(name) for name in PASSTHROUGH]
     for field in arrow_schema:
         if field.name in columns:
-            arrays.append(pa.array(columns[field.name], type=field.type))
+            arrays.append(columns[field.name].cast(field.type))
     arrays.append(pa.array(reasons, type=arrow_schema.field("reasons").type))
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
 
 
-def _column(documents: list[dict[str, Any] | None], name: str, convert: Callable[[Any], Any] | None) -> list[Any]:
-    """One contract field of every row (None where the row was rejected or the field is null), converted."""
-    values = [None if document is None else document.get(name) for document in documents]
-    if convert is None:
-        return values
-    return [None if value is None else convert(value) for value in values]
+def _parsed_field(field: pa.Field) -> pa.Field:
+    """How Arrow reads one contract field from the valid JSON objects: a timestamp as its text, which the contract
+    fixes as RFC 3339 UTC milliseconds and the output cast then reads exactly; every other type as itself."""
+    return pa.field(field.name, pa.string()) if pa.types.is_timestamp(field.type) else field
 
 
 def _only_where(mask: pa.Array, column: pa.Array) -> pa.Array:
@@ -115,17 +111,14 @@ def _only_where(mask: pa.Array, column: pa.Array) -> pa.Array:
     return pc.if_else(mask, column, pa.nulls(len(column), type=column.type))
 
 
-def _converter(data_type: DataType) -> Callable[[Any], Any] | None:
-    """How one valid JSON value becomes the Python value Arrow stores for its contract type (None: as it is)."""
-    if isinstance(data_type, TimestampType):
-        return datetime.fromisoformat
-    if isinstance(data_type, DecimalType):
-        return Decimal
-    if isinstance(data_type, (IntegerType, LongType)):
-        return int
-    if isinstance(data_type, StringType):
-        return None
-    raise ValueError(f"no converter from a JSON value to {data_type.simpleString()}; extend spark/validation.py")
+def _check_convertible(field: StructField) -> None:
+    """The contract types a valid JSON value converts to exactly: text, a timestamp's text, exact decimals from
+    the parser's Decimal or int, integers from int (never bool). Anything else is an error naming the field."""
+    if not isinstance(field.dataType, (TimestampType, DecimalType, IntegerType, LongType, StringType)):
+        raise ValueError(
+            f"no conversion from a JSON value to {field.dataType.simpleString()} for contract field {field.name!r}; "
+            "extend spark/validation.py"
+        )
 
 
 def _text(value: str) -> str:
