@@ -42,14 +42,20 @@ def local_jars(settings: Settings) -> list[str]:
     jars_dir = settings.spark.jars_dir
     if not jars_dir:
         return []
-    directory = Path(jars_dir).expanduser().resolve()
-    jars = sorted(str(p) for p in directory.glob("*.jar")) if directory.is_dir() else []
+    jars = jars_in(jars_dir)
     if not jars:
+        directory = Path(jars_dir).expanduser().resolve()
         raise ConfigError(
             f"no jars in {directory} (spark.jars_dir in {settings.source or 'the config'}): "
             "run `make jars` to resolve the Delta and Kafka connector jars from Maven Central"
         )
     return jars
+
+
+def jars_in(directory: str | Path) -> list[str]:
+    """The jars in `directory` as sorted absolute paths, the form the archive was recorded with (none if absent)."""
+    path = Path(directory).expanduser().resolve()
+    return sorted(str(jar) for jar in path.glob("*.jar")) if path.is_dir() else []
 
 
 def archive_path(jars_dir: str | None, jars: list[str]) -> Path | None:

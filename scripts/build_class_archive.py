@@ -19,10 +19,6 @@ from config.local_jvm import ARCHIVE_PREFIX, archive_path, local_jars
 from config.settings import Settings, load_settings
 
 TRAINING_EVENTS = 2_000
-BRONZE_SCHEMA = (
-    "key binary, value binary, topic string, partition int, offset long, kafka_timestamp timestamp, "
-    "ingested_at timestamp, ingest_date date"
-)
 
 
 def train(settings: Settings) -> None:
@@ -30,6 +26,7 @@ def train(settings: Settings) -> None:
 
     Its imports live here, not at the top, so the usual run (the archive exists) returns without loading pyspark."""
     from kafka import events
+    from spark.bronze import BRONZE_SCHEMA
     from spark.gold_tables import GoldPaths, refresh_gold
     from spark.jobs import silver
     from spark.session import build_session

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pyspark
 
+from config.local_jvm import driver_java_options, local_jars
 from config.settings import Settings
-from spark.session import local_jars
 
 ROOT = Path(__file__).resolve().parents[1]
 POM = ROOT / "spark-scala" / "pom.xml"
@@ -45,11 +45,14 @@ def delta_jars(settings: Settings) -> list[str]:
 def submit(settings: Settings, job_args: list[str], *, shuffle_partitions: int | None = None) -> tuple[str, float]:
     """Run the job with pyspark's spark-submit on the configured local master; its stdout and wall seconds."""
     partitions = shuffle_partitions or settings.spark.shuffle_partitions
+    # The class archive holds only classes of the JDK and pyspark's jars (spark-submit's --jars load through Spark's
+    # own class loader, which it does not archive), so the one recorded for the PySpark drivers fits this one too.
+    java_options = driver_java_options(settings, settings.spark.jars_dir, local_jars(settings))
     command = [
         str(SPARK_SUBMIT),
         "--master", settings.spark.master,
         "--driver-memory", settings.spark.driver_memory,
-        *(["--driver-java-options", settings.spark.driver_java_options] if settings.spark.driver_java_options else []),
+        *(["--driver-java-options", java_options] if java_options else []),
         "--conf", "spark.ui.enabled=false",
         "--conf", f"spark.sql.shuffle.partitions={partitions}",
         "--jars", ",".join(delta_jars(settings)),

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from config.local_jvm import driver_java_options, local_driver_conf
+from config.local_jvm import driver_java_options, jars_in, local_driver_conf
 from config.settings import ConfigError, RunnerSettings, Settings
 from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
 
@@ -140,7 +140,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
     jars_key = "airflow.runner.local.jars_dir" if local.jars_dir else "spark.jars_dir"
     jars_dir = local.jars_dir or settings.spark.jars_dir
     jars_path = _local_path(settings, jars_key, jars_dir) if jars_dir else None
-    jars = sorted(str(p) for p in Path(jars_path).glob("*.jar")) if jars_path else []
+    jars = jars_in(jars_path) if jars_path else []
     java_options = driver_java_options(settings, jars_path, jars)
     argv = [
         _local_path(settings, "airflow.runner.local.spark_submit", local.spark_submit),

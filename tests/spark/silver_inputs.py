@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-BRONZE_SCHEMA = (
-    "key binary, value binary, topic string, partition int, offset long, kafka_timestamp timestamp, "
-    "ingested_at timestamp, ingest_date date"
-)
+from spark.bronze import BRONZE_SCHEMA
+
 INGESTED = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
 
 

@@ -8,33 +8,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 from pyspark.sql.pandas.types import to_arrow_schema
-from pyspark.sql.types import (
-    BinaryType,
-    BooleanType,
-    DateType,
-    IntegerType,
-    LongType,
-    StringType,
-    StructField,
-    StructType,
-    TimestampType,
-)
+from pyspark.sql.types import BooleanType, StructField, StructType
 
+from spark.bronze import BRONZE_SCHEMA
 from spark.validation import validate_batches, validated_schema
 from tests.contract_events import event, event_id
 
-BRONZE = StructType(
-    [
-        StructField("key", BinaryType()),
-        StructField("value", BinaryType()),
-        StructField("topic", StringType()),
-        StructField("partition", IntegerType()),
-        StructField("offset", LongType()),
-        StructField("kafka_timestamp", TimestampType()),
-        StructField("ingested_at", TimestampType()),
-        StructField("ingest_date", DateType()),
-    ]
-)
 INGESTED = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
 
 
@@ -51,9 +30,9 @@ def validated(values: list[bytes | None]) -> list[dict]:
             pa.array([INGESTED] * n, pa.timestamp("us", tz="UTC")),
             pa.array([date(2025, 6, 1)] * n, pa.date32()),
         ],
-        schema=to_arrow_schema(BRONZE),
+        schema=to_arrow_schema(BRONZE_SCHEMA),
     )
-    (out,) = validate_batches(validated_schema(BRONZE))(iter([batch]))
+    (out,) = validate_batches(validated_schema(BRONZE_SCHEMA))(iter([batch]))
     return out.to_pylist()
 
 
@@ -81,7 +60,8 @@ def test_valid_rows_are_typed_exactly_and_rejected_rows_keep_raw_bytes_and_reada
 
 def test_a_contract_type_without_an_exact_conversion_is_an_error_naming_the_field():
     fields = [
-        StructField("device", BooleanType(), True) if f.name == "device" else f for f in validated_schema(BRONZE).fields
+        StructField("device", BooleanType(), True) if f.name == "device" else f
+        for f in validated_schema(BRONZE_SCHEMA).fields
     ]
     with pytest.raises(ValueError, match="'device'.*extend spark/validation.py"):
         validate_batches(StructType(fields))
