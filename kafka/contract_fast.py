@@ -18,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
+from jsonschema import Draft202012Validator
 
 from kafka.contract import (
     CONTRACT_PATH,
@@ -106,7 +107,7 @@ def _compiled() -> FastPath:
 
 
 @lru_cache(maxsize=64)
-def _validator_without(doubted: frozenset[str]) -> Any:
+def _validator_without(doubted: frozenset[str]) -> Draft202012Validator:
     """The authority's validator for the contract less the properties the fast path proved valid."""
     contract = load_contract()
     contract["properties"] = {name: rule for name, rule in contract["properties"].items() if name in doubted}

@@ -45,8 +45,8 @@ def delta_jars(settings: Settings) -> list[str]:
 def submit(settings: Settings, job_args: list[str], *, shuffle_partitions: int | None = None) -> tuple[str, float]:
     """Run the job with pyspark's spark-submit on the configured local master; its stdout and wall seconds."""
     partitions = shuffle_partitions or settings.spark.shuffle_partitions
-    # The class archive holds only classes of the JDK and pyspark's jars (spark-submit's --jars load through Spark's
-    # own class loader, which it does not archive), so the one recorded for the PySpark drivers fits this one too.
+    # The JVM checks a class archive against the JDK and its class path (pyspark's jars under every spark-submit);
+    # --jars are not on that path, so the archive recorded for the PySpark drivers serves this driver too.
     java_options = driver_java_options(settings, settings.spark.jars_dir, local_jars(settings))
     command = [
         str(SPARK_SUBMIT),
