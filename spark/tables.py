@@ -27,6 +27,10 @@ CDF = {"delta.enableChangeDataFeed": "true"}
 SILVER_STATS_COLUMNS = ("event_ts", "silver_batch_id", "silver_app_id")
 """The silver columns Delta keeps file statistics for: time-range queries, and finding one micro-batch's files
 (SilverBatchWriter counts what it inserted). Statistics on every column cost ~3 s per million rows appended."""
+SILVER_PLAIN_COLUMNS = ("event_id", "event_ts", "user_id", "session_id", "kafka_offset")
+"""The silver columns Parquet writes without trying a dictionary. Their values are nearly all distinct within a
+file, so the dictionary overflows its page and Parquet falls back to plain encoding anyway, after hashing the
+first tens of thousands of values of every column chunk: ~15% of a warm append (docs/benchmarks.md)."""
 
 
 def silver_schema() -> StructType:
@@ -105,6 +109,7 @@ def ensure_silver_tables(spark: SparkSession, silver: str, quarantine: str, metr
         {
             **CDF,
             "delta.dataSkippingStatsColumns": ",".join(SILVER_STATS_COLUMNS),
+            **plain_encoded(SILVER_PLAIN_COLUMNS),
             **{f"delta.constraints.{name}": check for name, check in constraints.items()},
         },
     )
@@ -118,6 +123,12 @@ def ensure_silver_tables(spark: SparkSession, silver: str, quarantine: str, metr
     for name, expression in constraints.items():
         if name not in existing:
             spark.sql(f"ALTER TABLE delta.`{silver}` ADD CONSTRAINT {name} CHECK ({expression})")
+
+
+def plain_encoded(columns: tuple[str, ...]) -> dict[str, str]:
+    """Table properties that turn Parquet's dictionary off for `columns`: Delta passes a table's properties to the
+    Parquet writer of every write (appends, MERGE, OPTIMIZE), which reads them per column."""
+    return {f"parquet.enable.dictionary#{name}": "false" for name in columns}
 
 
 def contract_constraints(contract: dict[str, Any] | None = None) -> dict[str, str]:

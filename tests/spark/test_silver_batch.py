@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
+import pyarrow.parquet as pq
 import pytest
 from delta.tables import DeltaTable
 
 import spark.silver_batch as silver_batch
 from spark.delta_io import stream_app_id
 from spark.silver_batch import LedgerError, SilverBatchWriter
-from spark.tables import SILVER_STATS_COLUMNS, ensure_silver_tables
+from spark.tables import SILVER_PLAIN_COLUMNS, SILVER_STATS_COLUMNS, ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import bronze_frame
 
@@ -148,6 +150,33 @@ def test_silver_files_keep_statistics_only_for_the_stats_columns(spark, tables):
         stats = json.loads(add["stats"])
         assert set(stats["minValues"]) == set(SILVER_STATS_COLUMNS)
         assert stats["minValues"]["silver_app_id"] == "app-1"
+
+
+def dictionary_pages(spark, table: str, columns: list[str]) -> dict[str, set[bool]]:
+    """Per column, whether its chunks have a dictionary page, over every Parquet file of the current snapshot."""
+    found: dict[str, set[bool]] = {name: set() for name in columns}
+    for uri in spark.read.format("delta").load(table).inputFiles():
+        metadata = pq.ParquetFile(unquote(urlparse(uri).path)).metadata
+        for group in range(metadata.num_row_groups):
+            for index in range(metadata.num_columns):
+                chunk = metadata.row_group(group).column(index)
+                if chunk.path_in_schema in found:
+                    found[chunk.path_in_schema].add(chunk.has_dictionary_page)
+    return found
+
+
+def test_distinct_valued_columns_are_written_without_a_dictionary_by_appends_and_optimize(spark, tables):
+    """Even repeated values (every test event has user u_1 and session s_1) stay plain in those columns, while
+    event_type keeps its dictionary."""
+    writer = SilverBatchWriter(**tables, app_id="app-1")
+    writer(bronze_frame(spark, [event(n) for n in range(1, 30)]), 0)
+    writer(bronze_frame(spark, [event(n) for n in range(30, 60)], first_offset=100), 1)
+    columns = [*SILVER_PLAIN_COLUMNS, "event_type"]
+    expected = {**{name: {False} for name in SILVER_PLAIN_COLUMNS}, "event_type": {True}}
+    assert dictionary_pages(spark, tables["silver"], columns) == expected
+    spark.sql(f"OPTIMIZE delta.`{tables['silver']}`")
+    assert len(spark.read.format("delta").load(tables["silver"]).inputFiles()) == 1
+    assert dictionary_pages(spark, tables["silver"], columns) == expected
 
 
 def test_app_id_lives_and_dies_with_the_checkpoint(spark, tmp_path):
