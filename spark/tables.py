@@ -126,8 +126,8 @@ def ensure_silver_tables(spark: SparkSession, silver: str, quarantine: str, metr
 
 
 def plain_encoded(columns: tuple[str, ...]) -> dict[str, str]:
-    """Table properties that turn Parquet's dictionary off for `columns`: Delta passes a table's properties to the
-    Parquet writer of every write (appends, MERGE, OPTIMIZE), which reads them per column."""
+    """Table properties that turn Parquet's dictionary off for `columns`: Delta hands a table's properties to the
+    Parquet writer of its writes (appends and OPTIMIZE's rewrites are tested), which reads them per column."""
     return {f"parquet.enable.dictionary#{name}": "false" for name in columns}
 
 
