@@ -2,6 +2,8 @@
 
 Times bronze, silver and gold in one SparkSession, and silver over new events on a full vs an empty table.
 Fresh topics and a fresh lake under .local/bench/spark-lake per run; results in .local/bench/spark.json.
+A run whose lake does not reconcile with the producer's manifest fails instead of reporting a time, and every
+result carries the host's single-core speed (the contract validator alone), so runs on different hosts compare.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from pyspark.sql import SparkSession
 from config.settings import Settings, load_settings
 from kafka import events
 from kafka.client_config import client_config
-from kafka.produce import produce_events
+from kafka.contract_fast import check_payload
+from kafka.produce import ProduceRun, produce_events
+from scripts.reconcile import lake_rows
 from spark.gold_tables import GoldPaths, refresh_gold
 from spark.jobs import bronze, silver
 from spark.session import build_session
@@ -44,8 +48,8 @@ def isolated(settings: Settings, topic: str, lake: Path, checkpoints: Path | Non
     )
 
 
-def produce(settings: Settings, count: int, seed: int) -> int:
-    """Send `count` events with the default anomaly mix; return how many the broker acknowledged."""
+def produce(settings: Settings, count: int, seed: int) -> ProduceRun:
+    """Send `count` events with the default anomaly mix; the run (with its manifest) once the broker has them all."""
     run = produce_events(
         settings,
         count=count,
@@ -57,7 +61,34 @@ def produce(settings: Settings, count: int, seed: int) -> int:
         raise SystemExit(
             f"error: {run.result.failed} events not delivered to {settings.kafka.topic}: {run.result.first_error}"
         )
-    return run.result.sent
+    return run
+
+
+def reconciled(settings: Settings, manifest: dict) -> None:
+    """SystemExit naming every mismatch unless bronze, silver, quarantine and the ledger match the manifest:
+    a time is only worth reporting for a run that lost and invented nothing."""
+    wrong = [
+        f"{what}: expected {want}, found {found}" for what, want, found, ok in lake_rows(settings, manifest) if not ok
+    ]
+    if wrong:
+        raise SystemExit(
+            f"error: the lake under {settings.storage.lake_uri} does not match the producer's manifest:\n  "
+            + "\n  ".join(wrong)
+        )
+
+
+def validator_us_per_event(count: int = 20_000, runs: int = 3) -> float:
+    """CPU microseconds per event of the contract validator alone (default anomaly mix, best of `runs`): the host's
+    single-core speed, which moved 2-3x between the machines this benchmark ran on (docs/benchmarks.md)."""
+    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
+    values = [value for _, value, _, _ in events.generate(count, seed=1, anomalies=events.DEFAULT_ANOMALIES, now=now)]
+    best = float("inf")
+    for _ in range(runs):
+        started = time.process_time()
+        for value in values:
+            check_payload(value, now=now)
+        best = min(best, time.process_time() - started)
+    return best / count * 1e6
 
 
 def timed_stream(spark: SparkSession, job, settings: Settings) -> float:
@@ -77,21 +108,24 @@ def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed:
     """Full pipeline over `count` events, then silver over `extra` more events on the full and an empty table."""
     full_topic, extra_topic = f"bench-spark-{run_id}", f"bench-spark-{run_id}-extra"
     full = isolated(settings, full_topic, LAKE_DIR / "full")
-    delivered = produce(full, count, seed)
+    run = produce(full, count, seed)
+    delivered = run.result.sent
     bronze_s = timed_stream(spark, bronze, full)
     silver_s = timed_stream(spark, silver, full)
     started = time.perf_counter()
     refresh_gold(spark, GoldPaths.from_settings(full))
     gold_s = time.perf_counter() - started
     print(f"bronze {bronze_s:.1f}s, silver {silver_s:.1f}s, gold {gold_s:.1f}s over {delivered:,} events", flush=True)
+    reconciled(full, run.manifest)
 
     extra_into_full = isolated(settings, extra_topic, LAKE_DIR / "full", LAKE_DIR / "full" / "_checkpoints_extra")
-    extra_delivered = produce(extra_into_full, extra, seed + 1)
+    extra_run = produce(extra_into_full, extra, seed + 1)
     timed_stream(spark, bronze, extra_into_full)
     on_full_s = timed_stream(spark, silver, full)
     empty = isolated(settings, extra_topic, LAKE_DIR / "empty")
     timed_stream(spark, bronze, empty)
     on_empty_s = timed_stream(spark, silver, empty)
+    reconciled(empty, extra_run.manifest)
     delete_topics(settings, [full_topic, extra_topic])
     return {
         "events": delivered,
@@ -101,7 +135,7 @@ def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed:
         "total_s": round(bronze_s + silver_s + gold_s, 2),
         "bronze_rows_per_s": round(delivered / bronze_s),
         "silver_rows_per_s": round(delivered / silver_s),
-        "extra_events": extra_delivered,
+        "extra_events": extra_run.result.sent,
         "silver_100k_on_full_s": round(on_full_s, 2),
         "silver_100k_on_empty_s": round(on_empty_s, 2),
         "silver_scaling_ratio": round(on_full_s / on_empty_s, 2),
@@ -119,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(LAKE_DIR, ignore_errors=True)
     LAKE_DIR.mkdir(parents=True)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    validator_us = validator_us_per_event()
     spark = build_session(settings, "bench-spark")
     try:
         result = bench(settings, spark, args.events, args.extra, args.seed, run_id)
     finally:
         spark.stop()
+    result["validator_us_per_event"] = round(validator_us, 2)
     result["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
     RESULT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -135,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         f"silver over {result['extra_events']:,} new events: {result['silver_100k_on_full_s']:.1f}s on the full "
         f"table, {result['silver_100k_on_empty_s']:.1f}s on an empty one, ratio {result['silver_scaling_ratio']}"
         " (target <= 1.5)\n"
+        f"host: the contract validator alone, {result['validator_us_per_event']:.1f} CPU-us per event on one core\n"
         f"results: {RESULT}"
     )
     return 0
