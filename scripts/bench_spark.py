@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / ".local" / "bench"
 LAKE_DIR = BENCH_DIR / "spark-lake"
 RESULT = BENCH_DIR / "spark.json"
+TARGET_EVENTS, TARGET_EXTRA = 1_000_000, 100_000
 TARGET_TOTAL_S = 90
 TARGET_SCALING_RATIO = 1.5
 
@@ -139,36 +140,44 @@ def timed_stream(spark: SparkSession, job, settings: Settings) -> float:
 
 
 def delete_topics(settings: Settings, topics: list[str]) -> None:
+    """Drop those of `topics` that exist, so neither a finished nor a failed run leaves its events on the broker."""
     admin = AdminClient(client_config(settings, "admin"))
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        future.result()
+    existing = admin.list_topics(timeout=30).topics
+    doomed = [topic for topic in topics if topic in existing]
+    if doomed:
+        for future in admin.delete_topics(doomed, operation_timeout=30).values():
+            future.result()
 
 
 def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed: int, run_id: str) -> dict:
     """Full pipeline over `count` events, then silver over `extra` more events on the full and an empty table."""
     full_topic, extra_topic = f"bench-spark-{run_id}", f"bench-spark-{run_id}-extra"
     full = isolated(settings, full_topic, LAKE_DIR / "full")
-    run = produce(full, count, seed)
-    delivered = run.result.sent
-    bronze_s = timed_stream(spark, bronze, full)
-    silver_s = timed_stream(spark, silver, full)
-    started = time.perf_counter()
-    refresh_gold(spark, GoldPaths.from_settings(full))
-    gold_s = time.perf_counter() - started
-    print(f"bronze {bronze_s:.1f}s, silver {silver_s:.1f}s, gold {gold_s:.1f}s over {delivered:,} events", flush=True)
-    reconciled(full, run.manifest)
-    duckdb_s, days = duckdb_reference_s(full.storage.table_uri("bronze", "events"), LAKE_DIR)
-    print(f"reference: DuckDB {duckdb_s:.2f}s over the same payloads ({days} days)", flush=True)
+    try:
+        run = produce(full, count, seed)
+        delivered = run.result.sent
+        bronze_s = timed_stream(spark, bronze, full)
+        silver_s = timed_stream(spark, silver, full)
+        started = time.perf_counter()
+        refresh_gold(spark, GoldPaths.from_settings(full))
+        gold_s = time.perf_counter() - started
+        print(
+            f"bronze {bronze_s:.1f}s, silver {silver_s:.1f}s, gold {gold_s:.1f}s over {delivered:,} events", flush=True
+        )
+        reconciled(full, run.manifest)
+        duckdb_s, days = duckdb_reference_s(full.storage.table_uri("bronze", "events"), LAKE_DIR)
+        print(f"reference: DuckDB {duckdb_s:.2f}s over the same payloads ({days} days)", flush=True)
 
-    extra_into_full = isolated(settings, extra_topic, LAKE_DIR / "full", LAKE_DIR / "full" / "_checkpoints_extra")
-    extra_run = produce(extra_into_full, extra, seed + 1)
-    timed_stream(spark, bronze, extra_into_full)
-    on_full_s = timed_stream(spark, silver, full)
-    empty = isolated(settings, extra_topic, LAKE_DIR / "empty")
-    timed_stream(spark, bronze, empty)
-    on_empty_s = timed_stream(spark, silver, empty)
-    reconciled(empty, extra_run.manifest)
-    delete_topics(settings, [full_topic, extra_topic])
+        extra_into_full = isolated(settings, extra_topic, LAKE_DIR / "full", LAKE_DIR / "full" / "_checkpoints_extra")
+        extra_run = produce(extra_into_full, extra, seed + 1)
+        timed_stream(spark, bronze, extra_into_full)
+        on_full_s = timed_stream(spark, silver, full)
+        empty = isolated(settings, extra_topic, LAKE_DIR / "empty")
+        timed_stream(spark, bronze, empty)
+        on_empty_s = timed_stream(spark, silver, empty)
+        reconciled(empty, extra_run.manifest)
+    finally:
+        delete_topics(settings, [full_topic, extra_topic])
     return {
         "events": delivered,
         "bronze_s": round(bronze_s, 2),
@@ -204,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         spark.stop()
     result["validator_us_per_event"] = round(validator_us, 2)
+    judged = result["events"] >= TARGET_EVENTS and result["extra_events"] >= TARGET_EXTRA
     result["meets_targets"] = (
         result["total_s"] <= TARGET_TOTAL_S and result["silver_scaling_ratio"] <= TARGET_SCALING_RATIO
+        if judged
+        else None
     )
     result["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
@@ -218,13 +230,19 @@ def main(argv: list[str] | None = None) -> int:
         f"silver over {result['extra_events']:,} new events: {result['silver_100k_on_full_s']:.1f}s on the full "
         f"table, {result['silver_100k_on_empty_s']:.1f}s on an empty one, ratio {result['silver_scaling_ratio']}"
         f" (target <= {TARGET_SCALING_RATIO})\n"
-        f"targets {'met' if result['meets_targets'] else 'NOT met'}\n"
+        f"targets {_verdict(result['meets_targets'])}\n"
         f"reference: DuckDB (JSON -> dedup -> daily purchases, same payloads) {result['duckdb_reference_s']:.2f}s;"
         f" the pipeline took {result['ratio_to_duckdb']}x as long\n"
         f"host: the contract validator alone, {result['validator_us_per_event']:.1f} CPU-us per event on one core\n"
         f"results: {RESULT}"
     )
     return 0
+
+
+def _verdict(meets: bool | None) -> str:
+    if meets is None:
+        return f"not judged: they are set for {TARGET_EVENTS:,} events plus {TARGET_EXTRA:,} new ones"
+    return "met" if meets else "NOT met"
 
 
 if __name__ == "__main__":
