@@ -1,4 +1,5 @@
-"""Topic administration: create the configured topic once, and fail fast when the broker is unreachable."""
+"""Topic administration: create the configured topic once, delete throwaway ones, fail fast when the broker is
+unreachable."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ def ensure_topic(settings: Settings, *, timeout_s: float = DEFAULT_TIMEOUT_S) ->
         ) from None
     log.info("created topic %s with %d partitions", kafka.topic, kafka.partitions)
     return True
+
+
+def delete_topics(settings: Settings, topics: list[str], *, timeout_s: float = 60.0) -> list[str]:
+    """Delete those of `topics` that exist (a demo run's, a benchmark's, a test's), waiting for the broker to
+    confirm each; the names deleted."""
+    admin = AdminClient(client_config(settings, "admin", log_level=QUIET_LOG_LEVEL))
+    existing = admin.list_topics(timeout=timeout_s).topics
+    doomed = [topic for topic in dict.fromkeys(topics) if topic in existing]
+    if doomed:
+        for future in admin.delete_topics(doomed, operation_timeout=30).values():
+            future.result(timeout=timeout_s)
+    return doomed
 
 
 def cluster_metadata(

@@ -17,12 +17,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from confluent_kafka.admin import AdminClient
-
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events
-from kafka.admin import KafkaUnavailable, ensure_topic
-from kafka.client_config import QUIET_LOG_LEVEL, client_config
+from kafka.admin import KafkaUnavailable, delete_topics, ensure_topic
 from kafka.produce import produce_events, summary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -73,13 +70,6 @@ def reference_run(settings: Settings, records: int, record_bytes: int) -> dict[s
         "avg_latency_ms": float(match.group(4)),
         "max_latency_ms": float(match.group(5)),
     }
-
-
-def delete_topics(settings: Settings, topics: list[str]) -> None:
-    """Drop the benchmark's topics so repeated runs do not fill the local broker's disk."""
-    admin = AdminClient(client_config(settings, "admin", log_level=QUIET_LOG_LEVEL))
-    for future in admin.delete_topics(topics, operation_timeout=30).values():
-        future.result(timeout=60)
 
 
 def machine() -> dict[str, float | int]:

@@ -20,13 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
-from confluent_kafka.admin import AdminClient
 from deltalake import DeltaTable
 from pyspark.sql import SparkSession
 
 from config.settings import Settings, load_settings
 from kafka import events
-from kafka.client_config import client_config
+from kafka.admin import delete_topics
 from kafka.contract_fast import check_payload
 from kafka.produce import ProduceRun, produce_events
 from scripts.reconcile import lake_rows
@@ -137,16 +136,6 @@ def timed_stream(spark: SparkSession, job, settings: Settings) -> float:
     started = time.perf_counter()
     job.start(spark, settings, "available-now").awaitTermination()
     return time.perf_counter() - started
-
-
-def delete_topics(settings: Settings, topics: list[str]) -> None:
-    """Drop those of `topics` that exist, so neither a finished nor a failed run leaves its events on the broker."""
-    admin = AdminClient(client_config(settings, "admin"))
-    existing = admin.list_topics(timeout=30).topics
-    doomed = [topic for topic in topics if topic in existing]
-    if doomed:
-        for future in admin.delete_topics(doomed, operation_timeout=30).values():
-            future.result()
 
 
 def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed: int, run_id: str) -> dict:

@@ -21,6 +21,7 @@ from confluent_kafka.admin import AdminClient
 
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce, topic_audit
+from kafka.admin import delete_topics
 from kafka.client_config import client_config
 from scripts import build_archive, run_dag_local
 from scripts.reconcile import lake_rows, revenue_rows
@@ -42,10 +43,9 @@ def isolate_run(run_id: str) -> Path:
 def forget_earlier_runs(settings: Settings, keep: str) -> None:
     """Delete earlier demo runs' topics and lakes so the broker and disk don't fill up across demos."""
     admin = AdminClient(client_config(settings, "admin"))
-    stale = [t for t in admin.list_topics(timeout=10).topics if t.startswith("demo-") and t != f"demo-{keep}"]
-    if stale:
-        for future in admin.delete_topics(stale, operation_timeout=30).values():
-            future.result()
+    delete_topics(
+        settings, [t for t in admin.list_topics(timeout=10).topics if t.startswith("demo-") and t != f"demo-{keep}"]
+    )
     for run_dir in (DEMO_DIR / "runs").glob("*"):
         if run_dir.name != keep:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -16,14 +16,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient
 from deltalake import DeltaTable
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 
 from config.settings import Settings, load_settings
 from kafka import events
-from kafka.client_config import client_config
+from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.build_archive import build_archive
 from scripts.reconcile import lake_rows, revenue_rows
@@ -64,9 +63,7 @@ def isolated(stack: StackInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
         try:
             yield settings
         finally:
-            admin = AdminClient(client_config(settings, "admin"))
-            for future in admin.delete_topics([topic], operation_timeout=30).values():
-                future.result()
+            delete_topics(settings, [topic])
 
 
 def gold_rows(settings: Settings, mart: str) -> tuple[list[str], list[dict[str, Any]]]:

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings, load_settings
 from kafka import events, produce, topic_audit
-from kafka.admin import KafkaUnavailable, ensure_topic
+from kafka.admin import KafkaUnavailable, delete_topics, ensure_topic
 from kafka.client_config import QUIET_LOG_LEVEL
 from kafka.manifest import ids_sha256
 
@@ -90,6 +90,21 @@ def test_ensure_topic_is_idempotent_and_reports_too_few_partitions(stack, settin
         assert ensure_topic(topic) is False
     assert f"{topic.kafka.topic} exists with 2 partitions" in caplog.text
     assert "kafka.partitions" in caplog.text and "asks for 6" in caplog.text
+
+
+def test_delete_topics_deletes_exactly_the_named_topics_that_exist(stack, settings, topics):
+    doomed, kept = (on_topic(settings, topics(prefix), stack.bootstrap_servers) for prefix in ("it-del", "it-keep"))
+    assert ensure_topic(doomed) and ensure_topic(kept)
+    never_created = f"it-absent-{uuid.uuid4().hex[:10]}"
+    assert delete_topics(doomed, [doomed.kafka.topic, never_created, doomed.kafka.topic]) == [doomed.kafka.topic]
+    admin = AdminClient({"bootstrap.servers": stack.bootstrap_servers, "log_level": QUIET_LOG_LEVEL})
+    deadline = time.monotonic() + 30
+    while doomed.kafka.topic in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.2)
+    existing = admin.list_topics(timeout=10).topics
+    assert doomed.kafka.topic not in existing and never_created not in existing
+    assert kept.kafka.topic in existing
+    assert delete_topics(doomed, [doomed.kafka.topic]) == []
 
 
 def test_sasl_listener_works_end_to_end_with_the_event_hubs_profile(stack, topics, monkeypatch, tmp_path):
