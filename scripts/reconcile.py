@@ -45,6 +45,18 @@ def lake_rows(settings: Settings, manifest: dict) -> list[tuple[str, int, int, b
         rows.append((f"quarantined: {code}", want, got, want == got))
     balanced = sums["rows_in"] == sums["inserted"] + sums["quarantined"] + sums["duplicates"] == bronze
     rows.append(("ledger: in = silver + quarantine + dup", bronze, sums["rows_in"], balanced))
+    inserted = sum(r["inserted"] for r in ledger)  # a re-drive's inserts are silver rows too
+    moved = sum(r["rows_in"] - r["quarantined"] for r in ledger if r["stream"] == "redrive")
+    held = sum(quarantine.values())
+    rows.append(("ledger: inserted = silver rows", len(silver_ids), inserted, inserted == len(silver_ids)))
+    rows.append(
+        (
+            "ledger: quarantined = quarantine rows",
+            held,
+            sums["quarantined"] - moved,
+            sums["quarantined"] - moved == held,
+        )
+    )
     return rows
 
 

@@ -23,7 +23,14 @@ def stream_app_id(spark: SparkSession, checkpoint: str) -> str:
             app_id = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8").strip()
         finally:
             stream.close()
-        uuid.UUID(app_id)
+        try:
+            uuid.UUID(app_id)
+        except ValueError:
+            raise ValueError(
+                f"{id_path} holds {app_id[:60]!r}, not the stream's app id (a UUID): the checkpoint is damaged. "
+                "Restore the file from a backup, or rebuild silver with a fresh checkpoint "
+                "(docs/runbook.md, Rebuild silver from bronze)"
+            ) from None
         return app_id
     app_id = str(uuid.uuid4())
     out = fs.create(id_path, True)

@@ -98,7 +98,7 @@ def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason
     existing = spark.read.format("delta").load(silver).where(F.col("silver_app_id") != rid).select("event_id")
     new = silver_rows(not_in(distinct, existing), BATCH_ID, rid).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        ledger = ledger_of(rows_in, ranges, new.count(), where=f"re-drive {rid}")
+        ledger = ledger_of(rows_in, ranges, new.count(), where=f"re-drive {rid}", retry="run the re-drive again")
         idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID)
         idempotent_append(ledger_row(spark, ledger, STREAM, BATCH_ID, rid), metrics, rid, BATCH_ID)
     finally:

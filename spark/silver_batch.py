@@ -23,6 +23,7 @@ from spark.silver import (
 )
 from spark.tables import metrics_schema
 
+RESTART = "restart the silver job to retry the batch (its writes are idempotent)"
 BROADCAST_IDS_MAX = 2_000_000
 """The most event ids a batch sends to every executor (~150 MB of UUIDs) instead of shuffling its wide rows."""
 
@@ -45,7 +46,7 @@ class SilverBatchWriter:
         with ExitStack() as cache:
             validated = _cached(cache, validated_records(bronze))
             ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
-            checked_verdicts(rows_in, ranges, where=self._where(batch_id), retry="the batch will retry")
+            checked_verdicts(rows_in, ranges, where=self._where(batch_id), retry=RESTART)
             events = valid_events(validated)
             distinct = first_per_event_id(events, _small_side(cache, repeated_ids(events)))
             known = _small_side(cache, self._known_ids(spark, distinct, batch_id))
@@ -53,7 +54,8 @@ class SilverBatchWriter:
             idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
             quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
             idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
-            ledger = ledger_of(rows_in, ranges, self._inserted(spark, batch_id), where=self._where(batch_id))
+            inserted = self._inserted(spark, batch_id)
+            ledger = ledger_of(rows_in, ranges, inserted, where=self._where(batch_id), retry=RESTART)
         metrics = ledger_row(spark, ledger, self.stream, batch_id, self.app_id)
         idempotent_append(metrics, self.metrics, self.app_id, batch_id)
 
@@ -124,12 +126,15 @@ def checked_verdicts(rows_in: int, ranges: list[Row], *, where: str, retry: str)
         )
 
 
-def ledger_of(rows_in: int, ranges: list[Row], inserted: int, *, where: str) -> Ledger:
+def ledger_of(rows_in: int, ranges: list[Row], inserted: int, *, where: str, retry: str) -> Ledger:
     """The ledger once silver holds `inserted` of the batch's valid rows: every other valid row was a duplicate
     (within the batch or of an id already in silver)."""
     valid, quarantined = verdict_counts(ranges)
     if not 0 <= inserted <= valid:
-        raise LedgerError(f"{where}: silver holds {inserted} rows of a batch with {valid} valid events")
+        raise LedgerError(
+            f"{where}: silver holds {inserted} rows of a batch with {valid} valid events; no metrics row written. "
+            f"Another job may be writing silver with this app id (a copied checkpoint): stop it, then {retry}"
+        )
     offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
     return Ledger(rows_in, inserted, quarantined, valid - inserted, offsets)
 

@@ -188,3 +188,13 @@ def test_app_id_lives_and_dies_with_the_checkpoint(spark, tmp_path):
     assert stream_app_id(spark, str(checkpoint)) == started
     (checkpoint / "metadata").unlink()
     assert stream_app_id(spark, str(checkpoint)) != started
+
+
+def test_a_damaged_app_id_is_refused_naming_the_file(spark, tmp_path):
+    checkpoint = tmp_path / "checkpoint"
+    stream_app_id(spark, str(checkpoint))
+    (checkpoint / "metadata").write_text('{"id":"x"}')
+    (checkpoint / ".lakehouse_app_id.crc").unlink(missing_ok=True)  # Hadoop's checksum of the good file
+    (checkpoint / "lakehouse_app_id").write_text("not-a-uuid")
+    with pytest.raises(ValueError, match="lakehouse_app_id holds 'not-a-uuid'.*checkpoint is damaged"):
+        stream_app_id(spark, str(checkpoint))
