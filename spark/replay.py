@@ -69,7 +69,10 @@ def replay_silver(spark: SparkSession, bronze: str, target: ReplayTarget, max_fi
     The checkpoint directory is always new, so stream_app_id mints a new app id and Delta can never skip the
     replay's writes as commits of an older stream."""
     if not DeltaTable.isDeltaTable(spark, bronze):
-        raise FileNotFoundError(f"no bronze Delta table at {bronze}: there is nothing to replay from")
+        raise FileNotFoundError(
+            f"no bronze Delta table at {bronze}: there is nothing to replay from. Point storage.lake_uri (or "
+            "LAKEHOUSE_LAKE_URI) at the lake that holds bronze, or run the bronze job (make bronze) first"
+        )
     archived = move_aside(spark, target)
     tables = target.tables()
     ensure_silver_tables(spark, **tables)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from pyspark.sql import functions as F
@@ -19,6 +20,12 @@ from spark.silver import (
 from spark.tables import quarantine_schema, silver_schema
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import INGESTED, bronze_frame
+
+
+def without(raw: bytes, field: str) -> bytes:
+    """The event `raw` with `field` removed."""
+    return json.dumps({k: v for k, v in json.loads(raw).items() if k != field}).encode()
+
 
 HOSTILE = [
     (b'{"event_id": "\xff"}', "invalid_utf8"),
@@ -40,6 +47,7 @@ HOSTILE = [
     (event(13, event_type="refund"), "invalid_enum"),
     (event(14, quantity=None), "rule_violation"),
     (event(event_id="\ud800abc"), "invalid_format"),
+    (without(event(15), "session_id"), "missing_field"),
 ]
 
 
