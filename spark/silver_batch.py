@@ -133,7 +133,8 @@ def ledger_of(rows_in: int, ranges: list[Row], inserted: int, *, where: str, ret
     if not 0 <= inserted <= valid:
         raise LedgerError(
             f"{where}: silver holds {inserted} rows of a batch with {valid} valid events; no metrics row written. "
-            f"Another job may be writing silver with this app id (a copied checkpoint): stop it, then {retry}"
+            f"Another job may be writing silver with the same app id (a copied checkpoint, a second copy of this "
+            f"run): stop it, then {retry}"
         )
     offsets = [(r.topic, r.partition, r.min_offset, r.max_offset) for r in ranges]
     return Ledger(rows_in, inserted, quarantined, valid - inserted, offsets)
