@@ -29,6 +29,9 @@ INVALID_ENUM = "invalid_enum"
 OUT_OF_RANGE = "out_of_range"
 RULE_VIOLATION = "rule_violation"
 FUTURE_TIMESTAMP = "future_timestamp"
+UNREPRESENTABLE = "unrepresentable"
+"""Valid by the contract, yet a layer could not store it: the pipeline's gap, kept in quarantine with the error
+(docs/event_contract.md); never a stopped stream."""
 
 REASON_CODES: tuple[str, ...] = (
     INVALID_UTF8,
@@ -41,6 +44,7 @@ REASON_CODES: tuple[str, ...] = (
     OUT_OF_RANGE,
     RULE_VIOLATION,
     FUTURE_TIMESTAMP,
+    UNREPRESENTABLE,
 )
 
 _REASON_BY_KEYWORD = {
@@ -286,9 +290,46 @@ def _validator() -> Draft202012Validator:
 
 
 def contract_validator(schema: dict[str, Any]) -> Draft202012Validator:
-    """A validator of `schema` with exact decimal multipleOf and formats that are really checked."""
-    exact = validators.extend(Draft202012Validator, {"multipleOf": _exact_multiple_of})
+    """A validator of `schema` with exact decimal multipleOf, ECMA-262 patterns and formats that are really checked."""
+    exact = validators.extend(Draft202012Validator, {"multipleOf": _exact_multiple_of, "pattern": _ecma_pattern})
     return exact(schema, format_checker=format_checker())
+
+
+def ecma_regex(pattern: str, *, end_of_input: str = r"\Z") -> str:
+    """`pattern` as JSON Schema reads it (ECMA-262, no multiline flag) for an engine whose `$` also matches before a
+    final line break (Python's re, Java's regex): every `$` anchor outside a character class becomes
+    `end_of_input` (`\\Z` for Python, `\\z` for Java), so "u_1\\n" does not pass `^[A-Za-z0-9_-]{1,64}$`."""
+    out: list[str] = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif in_class:
+            out.append(char)
+            in_class = char != "]"
+        elif char == "[":
+            out.append(char)
+            in_class = True
+        else:
+            out.append(end_of_input if char == "$" else char)
+    return "".join(out)
+
+
+@lru_cache(maxsize=64)
+def ecma_search(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    """The search function of a contract pattern compiled for Python with ECMA-262's meaning of `$`, `\\d` and `\\w`
+    (ASCII only)."""
+    return re.compile(ecma_regex(pattern), re.ASCII).search
+
+
+def _ecma_pattern(validator, pattern, instance, schema):
+    """jsonschema's pattern keyword with ECMA-262 anchors (its own uses Python's re as is)."""
+    if validator.is_type(instance, "string") and ecma_search(pattern)(instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from kafka.contract import (
     Violation,
     contract_validator,
     cross_field_rules,
+    ecma_search,
     format_checker,
     json_decoder,
     load_contract,
@@ -177,7 +178,7 @@ def _condition(name: str, keyword: str, argument: Any, names: _Names) -> str:
         null = " or value is None" if None in allowed else ""
         return f"(type(value) is str and value in {strings}){null}"
     if keyword == "pattern":
-        return f"type(value) is not str or {names.bind(re.compile(argument).search)}(value) is not None"
+        return f"type(value) is not str or {names.bind(ecma_search(argument))}(value) is not None"
     if keyword == "format":
         return f"type(value) is not str or {names.bind(_format_check(argument))}(value)"
     if keyword in _BOUNDS:

@@ -15,6 +15,17 @@ from config.settings import Settings
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+PARQUET_TIMESTAMPS = {
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+}
+"""Every instant the contract accepts (0001-01-01 on) written so every reader reads it back: INT96, Spark's
+default, comes out of delta-rs as nanoseconds that overflow before 1677-09-21, and Spark 3.5 refuses to write
+dates before 1582 (or read files without Spark's metadata) unless the proleptic calendar is chosen. The Scala job
+sets the same (spark-scala GoldSession; tests/spark/test_spark_session.py checks they agree)."""
 
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
@@ -33,6 +44,8 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(settings.spark.shuffle_partitions))
         .config("spark.sql.adaptive.enabled", "true")
     )
+    for key, value in PARQUET_TIMESTAMPS.items():
+        builder = builder.config(key, value)
     if not _master_already_set():
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         builder = builder.master(settings.spark.master).config("spark.driver.memory", settings.spark.driver_memory)

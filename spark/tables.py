@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 from delta.tables import DeltaTable
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     ArrayType,
@@ -19,10 +21,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from kafka.contract import CrossFieldRule, cross_field_rules
+from kafka.contract import CrossFieldRule, cross_field_rules, ecma_regex
 from spark.contract_schema import contract_document, event_struct
 from spark.validation import REASONS_TYPE
 
+_log = logging.getLogger(__name__)
+JAVA_END_OF_INPUT = r"\z"
 CDF = {"delta.enableChangeDataFeed": "true"}
 SILVER_STATS_COLUMNS = ("event_ts", "silver_batch_id", "silver_app_id")
 """The silver columns Delta keeps file statistics for: time-range queries, and finding one micro-batch's files
@@ -116,13 +120,36 @@ def ensure_silver_tables(spark: SparkSession, silver: str, quarantine: str, metr
     _create(spark, quarantine, quarantine_schema(), ["ingest_date"], {})
     _create(spark, metrics, metrics_schema(), [], {})
     existing = {
-        key.removeprefix("delta.constraints.")
-        for key in DeltaTable.forPath(spark, silver).detail().first()["properties"]
+        key.removeprefix("delta.constraints."): value
+        for key, value in DeltaTable.forPath(spark, silver).detail().first()["properties"].items()
         if key.startswith("delta.constraints.")
     }
     for name, expression in constraints.items():
         if name not in existing:
             spark.sql(f"ALTER TABLE delta.`{silver}` ADD CONSTRAINT {name} CHECK ({expression})")
+        elif existing[name] != expression:
+            _replace_constraint(spark, silver, name, existing[name], expression)
+
+
+def _replace_constraint(spark: SparkSession, table: str, name: str, old: str, new: str) -> None:
+    """Swap a constraint for the contract's current one; if rows already in the table break the new one, keep the
+    old and warn (silver keeps flowing, the validator still gates every new row) so an operator can repair them."""
+    spark.sql(f"ALTER TABLE delta.`{table}` DROP CONSTRAINT {name}")
+    try:
+        spark.sql(f"ALTER TABLE delta.`{table}` ADD CONSTRAINT {name} CHECK ({new})")
+    except AnalysisException as exc:
+        spark.sql(f"ALTER TABLE delta.`{table}` ADD CONSTRAINT {name} CHECK ({old})")
+        _log.warning(
+            "silver %s: rows already there break the contract's current constraint %s (%s), so the old check (%s) "
+            "stays; find them with SELECT * FROM delta.`%s` WHERE NOT (%s) and see docs/runbook.md. Cause: %s",
+            table,
+            name,
+            new,
+            old,
+            table,
+            new,
+            str(exc).splitlines()[0],
+        )
 
 
 def plain_encoded(columns: tuple[str, ...]) -> dict[str, str]:
@@ -140,7 +167,8 @@ def contract_constraints(contract: dict[str, Any] | None = None) -> dict[str, st
         if "enum" in definition:
             parts.append(f"{name} IN ({', '.join(_sql_literal(v) for v in definition['enum'])})")
         if "pattern" in definition and definition.get("x-logical-type") == "string":
-            parts.append(f"{name} RLIKE {_sql_literal(definition['pattern'])}")
+            java_regex = ecma_regex(definition["pattern"], end_of_input=JAVA_END_OF_INPUT)
+            parts.append(f"{name} RLIKE {_sql_literal(java_regex)}")
         for keyword, operator in (
             ("minimum", ">="),
             ("exclusiveMinimum", ">"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC
+from decimal import Decimal, Inexact, InvalidOperation, localcontext
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +21,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from kafka.contract import REASON_CODES
+from kafka.contract import REASON_CODES, UNREPRESENTABLE
 from kafka.contract_fast import check_payload
 from spark.contract_schema import event_struct
 
@@ -70,6 +71,9 @@ def validate_batches(schema: StructType) -> Callable[[Iterator[pa.RecordBatch]],
 
 
 def _validate(batch: pa.RecordBatch, arrow_schema: pa.Schema, parsed: pa.StructType) -> pa.RecordBatch:
+    scales = tuple(
+        (f.name, f.type.scale) for f in arrow_schema if pa.types.is_decimal(f.type) and f.name in parsed.names
+    )
     values = batch.column("value").to_pylist()
     ingested = batch.column("ingested_at").dictionary_encode()
     instants = [instant.astimezone(UTC) for instant in ingested.dictionary.to_pylist()]
@@ -80,6 +84,7 @@ def _validate(batch: pa.RecordBatch, arrow_schema: pa.Schema, parsed: pa.StructT
     for raw, now in zip(values, nows, strict=True):
         document, violations = check_payload(raw, now=now)
         if not violations:
+            _at_silver_scale(document, scales)
             accepted.append(document)
             event_ids.append(document["event_id"])
             reasons.append(None)
@@ -89,15 +94,94 @@ def _validate(batch: pa.RecordBatch, arrow_schema: pa.Schema, parsed: pa.StructT
         event_ids.append(_text(readable) if isinstance(readable, str) else None)
         ordered = sorted(violations, key=lambda v: _PRIORITY.get(v.reason, len(_PRIORITY)))
         reasons.append([{"reason": v.reason, "field": v.field, "detail": _text(v.detail)} for v in ordered])
-    columns = dict(zip(parsed.names, pa.array(accepted, type=parsed).flatten(), strict=True))
+    targets = [arrow_schema.field(name) for name in parsed.names]
+    try:
+        columns = _contract_columns(accepted, parsed, targets)
+    except CONVERSION_ERRORS:
+        columns = _isolate_unrepresentable(accepted, reasons, parsed, targets)
     columns["event_id"] = pa.array(event_ids, type=pa.string())
     rejected = pa.array([r is not None for r in reasons], type=pa.bool_())
     arrays = [_only_where(rejected, batch.column(name)) if name in RAW else batch.column(name) for name in PASSTHROUGH]
-    for field in arrow_schema:
-        if field.name in columns:
-            arrays.append(columns[field.name].cast(field.type))
+    arrays += [columns[field.name] for field in arrow_schema if field.name in columns]
     arrays.append(pa.array(reasons, type=arrow_schema.field("reasons").type))
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema)
+
+
+CONVERSION_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    ValueError,
+    TypeError,
+)
+"""What turning values into Arrow raises when a value does not fit its type; a MemoryError or a broken worker is
+the platform's failure and is never caught."""
+
+
+def _contract_columns(
+    documents: list[dict[str, Any] | None], parsed: pa.StructType, targets: list[pa.Field]
+) -> dict[str, pa.Array]:
+    """The silver-typed column of every contract field (event_id aside) for `documents`, null where a row is None."""
+    columns = pa.array(documents, type=parsed).flatten()
+    return {field.name: column.cast(field.type) for field, column in zip(targets, columns, strict=True)}
+
+
+def _isolate_unrepresentable(
+    accepted: list[dict[str, Any] | None],
+    reasons: list[list[dict[str, str | None]] | None],
+    parsed: pa.StructType,
+    targets: list[pa.Field],
+) -> dict[str, pa.Array]:
+    """The batch's columns once every contract-valid row that cannot be typed is found (by bisection, so the cause
+    need not be known) and turned into a quarantine row with reason UNREPRESENTABLE."""
+    documents = list(accepted)
+    for index, error in _unconvertible(documents, list(range(len(documents))), parsed, targets):
+        documents[index] = None
+        accepted[index] = None
+        reasons[index] = [
+            {"reason": UNREPRESENTABLE, "field": None, "detail": _text(f"{type(error).__name__}: {error}")}
+        ]
+    return _contract_columns(documents, parsed, targets)
+
+
+def _unconvertible(
+    documents: list[dict[str, Any] | None], indices: list[int], parsed: pa.StructType, targets: list[pa.Field]
+) -> Iterator[tuple[int, Exception]]:
+    """The indices among `indices` whose document alone fails _contract_columns, with the error: halves that
+    convert are cleared in one call each."""
+    try:
+        _contract_columns([documents[i] for i in indices], parsed, targets)
+    except CONVERSION_ERRORS as error:
+        if len(indices) == 1:
+            yield indices[0], error
+            return
+        middle = len(indices) // 2
+        yield from _unconvertible(documents, indices[:middle], parsed, targets)
+        yield from _unconvertible(documents, indices[middle:], parsed, targets)
+
+
+def _at_silver_scale(document: dict[str, Any], scales: tuple[tuple[str, int], ...]) -> None:
+    """Write each decimal field with more places than its column's scale at that scale, in place. The contract has
+    already checked the places, so only trailing zeros go; Arrow would otherwise refuse 1.000...0 (40 digits) and
+    silently turn 0.0100...0 (41 digits) into 0.00."""
+    for name, scale in scales:
+        value = document.get(name)
+        if type(value) is Decimal and value.as_tuple().exponent < -scale:
+            exact = _quantized(value, scale)
+            if exact is not None:
+                document[name] = exact
+
+
+def _quantized(value: Decimal, scale: int) -> Decimal | None:
+    """`value` with exactly `scale` places if that loses nothing, else None (left for Arrow to refuse)."""
+    with localcontext() as context:
+        context.prec = max(38, len(value.as_tuple().digits) + scale + 2)
+        context.traps[Inexact] = True
+        try:
+            return value.quantize(Decimal(1).scaleb(-scale))
+        except (Inexact, InvalidOperation):
+            return None
 
 
 def _parsed_field(field: pa.Field) -> pa.Field:

@@ -102,6 +102,7 @@ def test_reason_codes_are_stable_and_distinct():
         "out_of_range",
         "rule_violation",
         "future_timestamp",
+        "unrepresentable",
     )
 
 
