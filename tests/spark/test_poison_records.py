@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
 from kafka.contract import validate_payload
+from spark.gold_tables import MARTS, GoldPaths, refresh_gold
 from spark.silver_batch import SilverBatchWriter
 from spark.tables import ensure_silver_tables
 from tests.contract_events import event, event_id
@@ -64,6 +66,12 @@ def test_the_issue_poison_records_land_where_they_belong_and_old_instants_read_b
     instants = {row["event_id"]: row["event_ts"] for row in rust.to_pylist()}
     assert instants[event_id(2)] == datetime(1600, 1, 1, tzinfo=UTC)
     assert instants[event_id(3)] == datetime(1, 1, 1, tzinfo=UTC)
+    gold = GoldPaths(silver=tables["silver"], gold_dir=str(Path(tables["silver"]).parent / "gold"))
+    refresh_gold(spark, gold, full_refresh=True)
+    users = RustDeltaTable(gold.mart("dim_users")).to_pyarrow_table().to_pylist()
+    assert min(row["first_seen_at"] for row in users) == datetime(1, 1, 1, tzinfo=UTC)
+    for name in MARTS:
+        RustDeltaTable(gold.mart(name)).to_pyarrow_table()
 
 
 def test_silver_constraints_read_the_contract_patterns_as_ecma_262(spark, tables):

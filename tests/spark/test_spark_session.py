@@ -11,7 +11,7 @@ import pytest
 
 from config.local_jvm import archive_path, driver_java_options
 from config.settings import ConfigError
-from spark.session import local_jars, session_conf
+from spark.session import PARQUET_TIMESTAMPS, local_jars, session_conf
 
 PYSPARK_JARS = Path(pyspark.__file__).parent / "jars"
 
@@ -32,6 +32,14 @@ def test_session_has_delta_utc_and_test_sizing(spark):
     assert conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.sparkContext.master == "local[2]"
     assert spark.sparkContext.getConf().get("spark.ui.enabled") == "false"
+
+
+def test_parquet_timestamps_are_micros_and_proleptic_in_pyspark_and_in_the_scala_job(spark):
+    scala = (Path(__file__).parents[2] / "spark-scala/src/main/scala/lakehouse/gold/GoldSession.scala").read_text()
+    for key, value in PARQUET_TIMESTAMPS.items():
+        assert spark.conf.get(key) == value
+        assert f'"{key}" -> "{value}"' in scala
+    assert PARQUET_TIMESTAMPS["spark.sql.parquet.outputTimestampType"] == "TIMESTAMP_MICROS"
 
 
 def test_session_conf_is_scoped_to_its_block_even_on_error(spark):
