@@ -35,7 +35,7 @@ def train(settings: Settings) -> None:
     spark.sparkContext.setLogLevel("ERROR")  # its plan warnings mean nothing to someone running make install
     now = datetime.now(UTC)
     rows = [
-        (key, value, "events", offset % 6, offset, now, now, now.date())
+        (key, value, "events", offset % 6, offset, now, now, now.date(), [])
         for offset, (key, value, _, _) in enumerate(events.generate(TRAINING_EVENTS, seed=1, now=now))
     ]
     bronze = settings.storage.table_uri("bronze", "events")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    ArrayType,
     BinaryType,
     DateType,
     IntegerType,
@@ -25,19 +26,26 @@ BRONZE_SCHEMA = StructType(
         StructField("kafka_timestamp", TimestampType()),
         StructField("ingested_at", TimestampType()),
         StructField("ingest_date", DateType()),
+        StructField(
+            "headers",
+            ArrayType(StructType([StructField("key", StringType()), StructField("value", BinaryType())])),
+        ),
     ]
 )
 """The columns bronze_records gives, for frames that stand in for bronze without a broker (tests, training runs)."""
 
 
 def bronze_records(kafka_df: DataFrame) -> DataFrame:
-    """One row per Kafka record: raw key and value, coordinates, broker and ingestion time; nothing parsed."""
-    return kafka_df.select(
+    """One row per Kafka record: raw key and value, coordinates, broker and ingestion time and the record's headers
+    (the record as received; the source needs includeHeaders); nothing parsed."""
+    return kafka_df.withColumn("ingested_at", F.current_timestamp()).select(
         F.col("key"),
         F.col("value"),
         F.col("topic"),
         F.col("partition"),
         F.col("offset"),
         F.col("timestamp").alias("kafka_timestamp"),
-        F.current_timestamp().alias("ingested_at"),
-    ).withColumn("ingest_date", F.to_date("ingested_at"))
+        F.col("ingested_at"),
+        F.to_date("ingested_at").alias("ingest_date"),
+        F.col("headers"),
+    )

@@ -39,6 +39,7 @@ def kafka_options(settings: Settings, environ: Mapping[str, str] = os.environ) -
         "subscribe": kafka.topic,
         "startingOffsets": stream.starting_offsets,
         "failOnDataLoss": "true",
+        "includeHeaders": "true",
         "maxOffsetsPerTrigger": str(stream.max_offsets_per_trigger),
         "kafka.security.protocol": kafka.security.protocol,
     }
@@ -56,7 +57,8 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
 
 
 def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQuery:
-    """Start the Kafka-to-bronze query with the given trigger."""
+    """Start the Kafka-to-bronze query with the given trigger; mergeSchema adds the headers column to a bronze
+    written before bronze kept them (its columns are bronze_records', never the data's)."""
     storage = settings.storage
     writer = (
         bronze_records(kafka_stream(spark, settings))
@@ -64,6 +66,7 @@ def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQue
         .queryName("bronze")
         .partitionBy("ingest_date")
         .option("checkpointLocation", storage.checkpoint("bronze"))
+        .option("mergeSchema", "true")
     )
     return with_trigger(writer, trigger, settings).start(storage.table_uri("bronze", "events"))
 

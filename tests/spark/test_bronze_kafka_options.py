@@ -30,6 +30,7 @@ def test_sasl_options_name_the_stock_login_module_and_escape_the_secret(eventhub
         f'{PLAIN_LOGIN} required username="$ConnectionString" password="Endpoint=sb://ns/;SharedAccessKey=k\\"ey\\\\x";'
     )
     assert options["failOnDataLoss"] == "true"
+    assert options["includeHeaders"] == "true"
 
 
 def test_databricks_runtime_gets_its_relocated_login_module(eventhubs):

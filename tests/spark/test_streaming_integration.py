@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from confluent_kafka import Producer
 from pyspark.sql import functions as F
 
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka import events
+from kafka.admin import ensure_topic
 from kafka.manifest import ids_sha256
 from kafka.produce import produce_events
 from spark.jobs import bronze as bronze_job
@@ -121,6 +123,28 @@ def test_bronze_reads_the_event_hubs_style_sasl_listener(spark, spark_settings, 
     bronze_job.start(spark, settings, "available-now").awaitTermination()
     bronze = table(spark, settings, "bronze", "events")
     assert bronze.select("partition", "offset").distinct().count() == bronze.count() == 500
+
+
+def test_bronze_keeps_each_record_as_received_headers_included(spark, spark_settings, stack, tmp_path):
+    kafka = dataclasses.replace(
+        spark_settings.kafka, bootstrap_servers=stack.bootstrap_servers, topic=f"it-headers-{uuid.uuid4().hex[:10]}"
+    )
+    settings = lake_settings(dataclasses.replace(spark_settings, kafka=kafka), tmp_path / "lake")
+    ensure_topic(settings)
+    producer = Producer({"bootstrap.servers": stack.bootstrap_servers})
+    sent = {
+        b"a": [("trace-id", b"\x00\xff"), ("trace-id", b"second"), ("empty", None)],
+        b"b": [],
+    }
+    for value, headers in sent.items():
+        producer.produce(kafka.topic, value=value, key=None, headers=headers or None)
+    assert producer.flush(30) == 0
+    bronze_job.start(spark, settings, "available-now").awaitTermination()
+    rows = table(spark, settings, "bronze", "events").select("value", "headers").collect()
+    got = {
+        bytes(r.value): [(h.key, None if h.value is None else bytes(h.value)) for h in r.headers or []] for r in rows
+    }
+    assert got == {value: list(headers) for value, headers in sent.items()}
 
 
 def commits(table_path: str) -> int:
