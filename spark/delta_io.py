@@ -11,13 +11,20 @@ SPARK_CHECKPOINT_MARKER = "metadata"
 
 
 def stream_app_id(spark: SparkSession, checkpoint: str) -> str:
-    """The txnAppId for a stream: read from its checkpoint, or a new UUID written there if the checkpoint is new."""
+    """The txnAppId for a stream: read from its checkpoint, or a new UUID written there if the checkpoint is new;
+    a started checkpoint without one is refused, never given a new id."""
     jvm = spark.sparkContext._jvm
     root = jvm.org.apache.hadoop.fs.Path(checkpoint)
     fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     id_path = jvm.org.apache.hadoop.fs.Path(root, APP_ID_FILE)
     started = fs.exists(jvm.org.apache.hadoop.fs.Path(root, SPARK_CHECKPOINT_MARKER))
-    if started and fs.exists(id_path):
+    if started and not fs.exists(id_path):
+        raise ValueError(
+            f"{id_path} is missing from a checkpoint that has started: a new app id would make Delta write the "
+            "in-flight batch's rows a second time. Restore the file from a backup, or rebuild silver with a fresh "
+            "checkpoint (docs/runbook.md, Rebuild silver from bronze)"
+        )
+    if started:
         stream = fs.open(id_path)
         try:
             app_id = jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8").strip()

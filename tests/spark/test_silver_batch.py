@@ -190,6 +190,17 @@ def test_app_id_lives_and_dies_with_the_checkpoint(spark, tmp_path):
     assert stream_app_id(spark, str(checkpoint)) != started
 
 
+def test_a_started_checkpoint_without_its_app_id_is_refused(spark, tmp_path):
+    """A new id would make Delta's txnAppId check pass for the in-flight batch: its rows written twice."""
+    checkpoint = tmp_path / "checkpoint"
+    stream_app_id(spark, str(checkpoint))
+    (checkpoint / "metadata").write_text('{"id":"x"}')
+    (checkpoint / ".lakehouse_app_id.crc").unlink(missing_ok=True)
+    (checkpoint / "lakehouse_app_id").unlink()
+    with pytest.raises(ValueError, match="lakehouse_app_id is missing from a checkpoint that has started"):
+        stream_app_id(spark, str(checkpoint))
+
+
 def test_a_damaged_app_id_is_refused_naming_the_file(spark, tmp_path):
     checkpoint = tmp_path / "checkpoint"
     stream_app_id(spark, str(checkpoint))
