@@ -16,6 +16,7 @@ from itertools import repeat
 from kafka.contract import (
     FUTURE_TIMESTAMP,
     INVALID_ENUM,
+    INVALID_FORMAT,
     INVALID_JSON,
     INVALID_UTF8,
     MISSING_FIELD,
@@ -37,6 +38,9 @@ class AnomalyMix:
     unknown_event_type: float = 0.005
     future_timestamp: float = 0.005
     invalid_utf8: float = 0.002
+    trailing_newline: float = 0.001
+    long_decimal: float = 0.001
+    ancient_timestamp: float = 0.001
     duplicate: float = 0.01
     late: float = 0.01
 
@@ -59,6 +63,9 @@ KINDS: tuple[str, ...] = ("valid", *(item.name for item in fields(AnomalyMix)))
 EXPECTED_OUTCOME: dict[str, str] = {
     "valid": "silver",
     "late": "silver",
+    "long_decimal": "silver",
+    "ancient_timestamp": "silver",
+    "trailing_newline": f"quarantine:{INVALID_FORMAT}",
     "duplicate": "duplicate",
     "malformed_json": f"quarantine:{INVALID_JSON}",
     "missing_field": f"quarantine:{MISSING_FIELD}",
@@ -92,6 +99,14 @@ _COUNTRIES = (
     ("GB", 0.55), ("IE", 0.08), ("US", 0.08), ("FR", 0.07), ("DE", 0.07),
     ("NL", 0.05), ("ES", 0.05), ("IT", 0.03), ("SE", 0.02),
 )  # fmt: skip
+_PRICE = re.compile(rb'"price_gbp":[0-9.]+')
+_PATTERNED = ("user_id", "session_id", "product_id", "country", "schema_version")
+_ANCIENT = (
+    "0001-01-01T00:00:00.000Z",
+    "1600-01-01T00:00:00.000Z",
+    "1677-09-21T00:12:43.145Z",
+    "1899-12-31T23:59:59.999Z",
+)
 _UNKNOWN_EVENT_TYPES = ("refund", "wishlist_add", "PURCHASE", "page-view", "checkout_start")
 _BAD_UTF8 = (b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xc0\xaf", b"\xf8\x88\x80\x80\x80", b"\xe2\x82")
 _UUID_GROUPS = re.compile(r"(.{8})(.{4})(.{4})(.{4})(.{12})")
@@ -368,6 +383,14 @@ def _anomaly(
         event["event_type"] = _pick(rng, _UNKNOWN_EVENT_TYPES)
     elif kind == "future_timestamp":
         event["event_ts"] = timestamps(now_ms + 86_400_000 + int(rng.random() * 6 * 86_400_000))
+    elif kind == "trailing_newline":
+        target = _pick(rng, _PATTERNED)
+        event[target] = (event[target] or "p_0") + "\n"
+    elif kind == "long_decimal":
+        exact = f'"price_gbp":{event["price_gbp"]:.2f}{"0" * (30 + int(rng.random() * 20))}'.encode()
+        return catalog.user_keys[user], _PRICE.sub(exact, _dumps(event), count=1), kind, event_id
+    elif kind == "ancient_timestamp":
+        event["event_ts"] = _pick(rng, _ANCIENT)
     else:
         raise ValueError(f"unknown anomaly kind {kind!r}; expected one of {KINDS}")
     return catalog.user_keys[user], _dumps(event), kind, event_id
