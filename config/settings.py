@@ -19,6 +19,10 @@ PROJECT_ROOT = CONFIG_DIR.parent
 CONFIG_ENV_VAR = "LAKEHOUSE_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Variables whose values are never echoed in an error, besides those a *_env key names.
+_SECRET_NAME = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIAL|DSN|CONNECTION_STRING|KEY", re.IGNORECASE)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_BOOLEANS = {"true": True, "yes": True, "on": True, "false": False, "no": False, "off": False}
 
 
 class ConfigError(ValueError):
@@ -96,11 +100,25 @@ class StackSettings:
 
 @dataclass(frozen=True)
 class PostgresSettings:
+    """The serving database, and the limits every loader and migrator session sets (a timeout of 0 is no limit)."""
+
     dsn_env: str
     database: str = "lakehouse"
     sslmode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] | None = None
     sslrootcert: str | None = None
     connect_timeout_s: int = 10
+    # Longest single statement. The biggest is a mart's COPY or upsert: at the measured ~107k rows/s (the slower
+    # of the two), 600 s is ~60M rows in one statement, far above any mart; and it is under the load task's
+    # execution timeout, so a runaway statement fails with PostgreSQL's own error before Airflow kills the task.
+    statement_timeout_s: int = 600
+    # Longest wait for a lock: a publish or a migration blocked by another session (a long report holding a
+    # table, a stuck load) fails and says so, instead of hanging with every later reader of that table queued behind it.
+    lock_timeout_s: int = 30
+    # TCP keepalives on both ends: a dead server is noticed by the client, and a dead client's session (with its
+    # locks) dropped by the server, after idle + interval x count = 60 + 10 x 6 = 120 s.
+    keepalives_idle_s: int = 60
+    keepalives_interval_s: int = 10
+    keepalives_count: int = 6
 
 
 @dataclass(frozen=True)
@@ -279,11 +297,39 @@ def _absolute_uri(uri: str) -> str:
     return str(path if path.is_absolute() else (PROJECT_ROOT / path).resolve())
 
 
-def _interpolate(value: Any, where: str, source: str) -> Any:
+class _Interpolated(str):
+    """Text that came from ${VAR} references: always a string, converted only by the type of its key."""
+
+    variables: tuple[str, ...]
+    secret: bool
+
+    def __new__(cls, text: str, variables: tuple[str, ...], secret: bool) -> _Interpolated:
+        value = super().__new__(cls, text)
+        value.variables = variables
+        value.secret = secret
+        return value
+
+
+def _secret_variables(value: Any) -> set[str]:
+    """Names of the variables the config's *_env keys point at: they hold secrets wherever they are referenced."""
     if isinstance(value, dict):
-        return {k: _interpolate(v, f"{where}.{k}" if where else k, source) for k, v in value.items()}
+        names = set()
+        for key, item in value.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(item, str):
+                names.add(item)
+            names |= _secret_variables(item)
+        return names
     if isinstance(value, list):
-        return [_interpolate(v, f"{where}[{i}]", source) for i, v in enumerate(value)]
+        return set().union(*(_secret_variables(item) for item in value))
+    return set()
+
+
+def _interpolate(value: Any, where: str, source: str, secrets: frozenset[str]) -> Any:
+    """Substitute ${VAR} and ${VAR:-default} in strings; the result stays text, never re-parsed as YAML."""
+    if isinstance(value, dict):
+        return {k: _interpolate(v, f"{where}.{k}" if where else k, source, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, f"{where}[{i}]", source, secrets) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -295,15 +341,27 @@ def _interpolate(value: Any, where: str, source: str) -> Any:
             return default
         raise ConfigError(f"{source}: key '{where}' needs environment variable {name}, which is not set")
 
-    resolved = _ENV_REF.sub(replace, value)
-    if _ENV_REF.fullmatch(value) and resolved.strip():
-        return yaml.safe_load(resolved)
-    return resolved
+    names = tuple(dict.fromkeys(match.group(1) for match in _ENV_REF.finditer(value)))
+    if not names:
+        return value
+    secret = any(name in secrets or _SECRET_NAME.search(name) for name in names)
+    return _Interpolated(_ENV_REF.sub(replace, value), names, secret)
+
+
+def _shown(value: Any) -> str:
+    """A value for an error message: where an interpolated one came from, and never a secret's text."""
+    if not isinstance(value, _Interpolated):
+        return repr(value)
+    origin = " and ".join(f"${name}" for name in value.variables)
+    if value.secret:
+        return f"the value of {origin} (not shown: that variable holds a secret)"
+    return f"{str(value)!r} (from {origin})"
 
 
 def _build(cls: type, data: Any, where: str, source: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: key '{where or '<root>'}' must be a mapping, got {type(data).__name__}")
+        got = "text" if isinstance(data, str) else type(data).__name__
+        raise ConfigError(f"{source}: key '{where or '<root>'}' must be a mapping, got {got}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
     unknown = sorted(set(data) - set(fields))
@@ -338,27 +396,32 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
         raise ConfigError(errors[0])
     if origin is Literal:
         allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise ConfigError(f"{source}: key '{key}' is {value!r}; expected one of {', '.join(map(str, allowed))}")
-        return value
+        for option in allowed:
+            if value == option or (isinstance(value, _Interpolated) and str(value) == str(option)):
+                return option
+        raise ConfigError(f"{source}: key '{key}' is {_shown(value)}; expected one of {', '.join(map(str, allowed))}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, source)
     if origin is tuple:
         if not isinstance(value, list):
-            raise ConfigError(f"{source}: key '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"{source}: key '{key}' must be a list, got {_shown(value)}")
         item = typing.get_args(tp)[0]
         return tuple(_coerce(item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
     if tp is bool:
+        if isinstance(value, _Interpolated) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
         if not isinstance(value, bool):
-            raise ConfigError(f"{source}: key '{key}' must be true or false, got {value!r}")
+            raise ConfigError(f"{source}: key '{key}' must be true or false, got {_shown(value)}")
         return value
     if tp is int:
+        if isinstance(value, _Interpolated) and _INTEGER.fullmatch(value.strip()):
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: key '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"{source}: key '{key}' must be an integer, got {_shown(value)}")
         return value
     if tp is str:
         if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ConfigError(f"{source}: key '{key}' must be a string, got {value!r}")
+            raise ConfigError(f"{source}: key '{key}' must be a string, got {_shown(value)}")
         return str(value)
     raise ConfigError(f"{source}: key '{key}' has an unsupported type {tp}")
 
@@ -373,6 +436,6 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
         raw = yaml.safe_load(chosen.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
-    data = _interpolate(raw or {}, "", source)
+    data = _interpolate(raw or {}, "", source, frozenset(_secret_variables(raw or {})))
     settings = _build(Settings, data, "", source)
     return dataclasses.replace(settings, source=source)

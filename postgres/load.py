@@ -10,6 +10,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import psycopg2
+
 from config.settings import ConfigError, load_settings
 from postgres.connection import PostgresConnectError
 from postgres.gold_source import GoldSourceError
@@ -35,6 +37,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         GoldSourceError,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg2.Error as exc:
+        print(f"error: PostgreSQL failed during the load: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     for r in results:
         why = f" ({r.reason})" if r.reason else ""

@@ -104,8 +104,7 @@ def pending(conn: connection, directory: Path = MIGRATIONS_DIR) -> list[Migratio
 def apply_migrations(conn: connection, directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     """Apply the pending migrations, each in its own transaction; return the ones applied now."""
     conn.autocommit = False
-    with conn.cursor() as cur:
-        cur.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
+    _lock(conn)
     try:
         with conn, conn.cursor() as cur:
             cur.execute(_BOOTSTRAP)
@@ -121,6 +120,34 @@ def apply_migrations(conn: connection, directory: Path = MIGRATIONS_DIR) -> list
         conn.commit()
 
 
+def _lock(conn: connection) -> None:
+    """Take the migrators' advisory lock, or say who holds it once the session's lock_timeout has passed."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
+    except psycopg2.errors.LockNotAvailable as exc:
+        conn.rollback()
+        raise MigrationError(
+            f"another migrator has held the migration lock (advisory lock {_LOCK_ID}) for longer than "
+            f"postgres.lock_timeout_s{_holders(conn)}: wait for it to finish and run again"
+        ) from exc
+
+
+def _holders(conn: connection) -> str:
+    """' (held by pid N, application NAME)' for the session holding the migration lock, or '' if it is gone."""
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            select a.pid, a.application_name from pg_locks l join pg_stat_activity a using (pid)
+            where l.locktype = 'advisory' and l.granted and l.classid = %s and l.objid = %s and l.objsubid = 1
+            """,
+            (_LOCK_ID >> 32, _LOCK_ID & 0xFFFFFFFF),
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    return "".join(f" (held by pid {pid}, application {app!r})" for pid, app in rows)
+
+
 def _apply_one(conn: connection, migration: Migration) -> None:
     text = migration.path.read_text(encoding="utf-8")
     try:
@@ -132,6 +159,13 @@ def _apply_one(conn: connection, migration: Migration) -> None:
             )
     except psycopg2.Error as exc:
         detail = (exc.pgerror or str(exc)).strip()
+        if isinstance(exc, psycopg2.errors.LockNotAvailable):
+            detail += (
+                " (another session held a table this file changes for longer than postgres.lock_timeout_s: "
+                "pg_stat_activity shows it; run again when it is done)"
+            )
+        elif isinstance(exc, psycopg2.errors.QueryCanceled):
+            detail += " (a statement ran longer than postgres.statement_timeout_s: raise it for this run)"
         raise MigrationError(
             f"{migration.path} failed and was rolled back (the database is as before this file): {detail}"
         ) from exc
@@ -151,6 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         done = apply_migrations(conn)
     except MigrationError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except psycopg2.Error as exc:
+        print(f"error: PostgreSQL failed while migrating: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     finally:
         conn.close()

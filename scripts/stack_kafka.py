@@ -9,6 +9,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -40,6 +41,18 @@ def new_connection_string() -> str:
     """A secret shaped like an Azure Event Hubs namespace connection string, with a random 256-bit key."""
     key = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
     return f"Endpoint=sb://localhost/;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey={key}"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` by a file created 0600, so a secret in it is never readable by others, not even briefly."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 class KafkaBroker:
@@ -80,10 +93,8 @@ class KafkaBroker:
         if stored is None:
             stored = from_env or new_connection_string()
             self._check_secret(stored)
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.secret_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(f"{SECRET_ENV}='{stored}'\n")
+            self._make_dir()
+            write_private(self.secret_file, f"{SECRET_ENV}='{stored}'\n")
         elif from_env and from_env != stored:
             raise StackError(
                 f"${SECRET_ENV} differs from the secret the local broker was configured with "
@@ -91,6 +102,11 @@ class KafkaBroker:
                 f"(`set -a; . {display_path(self.secret_file)}; set +a`)"
             )
         return stored
+
+    def _make_dir(self) -> None:
+        """The broker's directory, open to us alone: it holds the SASL secret."""
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.dir.chmod(0o700)
 
     def _stored_secret(self) -> str | None:
         if not self.secret_file.is_file():
@@ -117,8 +133,9 @@ class KafkaBroker:
             raise StackError(f"Kafka jars not found in {display_path(JARS_DIR)}: run `make jars` first")
         if not _HEAP.fullmatch(self.local.heap):
             raise StackError(f"stack.kafka.heap is {self.local.heap!r}; expected a JVM size like 512m or 1g")
+        self._make_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.properties.write_text(self._server_properties(self.secret()), encoding="utf-8")
+        write_private(self.properties, self._server_properties(self.secret()))
         self.log4j.write_text(_LOG4J2, encoding="utf-8")
         self._format_once()
 

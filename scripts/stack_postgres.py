@@ -14,6 +14,7 @@ import psycopg2
 from psycopg2 import sql
 
 from config.settings import LocalPostgres
+from postgres.connection import scrub
 from scripts.stack_process import PidFile, Port, StackError, display_path, port_answers, spawn_detached
 
 # Located without importing pgserver, whose import starts its own server machinery.
@@ -53,8 +54,15 @@ def _grant_traverse(path: Path) -> None:
 
 
 def query_one(dsn: str | None = None, **params: object) -> None:
-    """Run `select 1`, raising psycopg2.Error when the server does not answer."""
-    conn = psycopg2.connect(dsn, connect_timeout=3, **params)
+    """Run `select 1`, raising psycopg2.Error, its text free of the DSN's password, when the server does not answer."""
+    failure = None
+    try:
+        conn = psycopg2.connect(dsn, connect_timeout=3, **params)
+    except (psycopg2.Error, UnicodeDecodeError) as exc:
+        failure = psycopg2.OperationalError(scrub(str(exc), dsn or ""))
+    if failure is not None:
+        # Raised outside the handler so that libpq's own text, which may echo the DSN, is not chained to it.
+        raise failure
     try:
         with conn.cursor() as cur:
             cur.execute("select 1")

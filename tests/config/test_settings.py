@@ -1,8 +1,11 @@
 """The config loader: typed, validated, secrets only from the environment."""
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from config import ConfigError, load_settings
 
@@ -134,3 +137,117 @@ def test_sasl_secret_missing_is_a_clear_error(tmp_path, monkeypatch):
     assert settings.kafka.security.sasl_username == "$ConnectionString"
     with pytest.raises(ConfigError, match="TEST_EH_SECRET"):
         settings.kafka.security.sasl_password()
+
+
+def test_interpolated_lake_uri_keeps_a_hash_and_the_text_after_it(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_LAKE_URI", "/mnt/lake #2")
+    monkeypatch.setenv("LAKEHOUSE_CHECKPOINT_URI", "/mnt/lake #2/_checkpoints")
+    settings = load_settings(CONFIG_DIR / "local.yml")
+    assert settings.storage.lake_uri == "/mnt/lake #2"
+    assert settings.storage.table_uri("silver", "events") == "/mnt/lake #2/silver/events"
+    assert settings.storage.checkpoint("silver") == "/mnt/lake #2/_checkpoints/silver"
+
+
+@pytest.mark.parametrize("topic", ["0123", "1:30", "*lake", "true", "null", "~", "[a, b]", "{a: 1}", "'q'", "1e3", " "])
+def test_interpolated_string_key_is_the_variable_text_unchanged(topic, monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_TOPIC", topic)
+    assert load_settings(CONFIG_DIR / "local.yml").kafka.topic == topic
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12", 12), ("0123", 123), (" 7 ", 7), ("-1", -1)],
+)
+def test_interpolated_integer_key_is_converted_from_decimal_text(text, expected, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_PARTS", text)
+    path = write(tmp_path, MINIMAL.replace("  topic: events", "  topic: events\n  partitions: ${TEST_PARTS}"))
+    assert load_settings(path).kafka.partitions == expected
+
+
+@pytest.mark.parametrize("text", ["1:30", "0x10", "1.5", "12 partitions", "*lake", "true"])
+def test_interpolated_integer_that_is_not_one_names_key_variable_and_value(text, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_PARTS", text)
+    path = write(tmp_path, MINIMAL.replace("  topic: events", "  topic: events\n  partitions: ${TEST_PARTS}"))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert f"key 'kafka.partitions' must be an integer, got {text!r} (from $TEST_PARTS)" in str(err.value)
+
+
+def test_sexagesimal_port_is_an_error_not_port_90(monkeypatch):
+    monkeypatch.setenv("LAKEHOUSE_POSTGRES_PORT", "1:30")
+    with pytest.raises(ConfigError, match=r"'stack\.postgres\.port' must be an integer, got '1:30' \(from \$LAKEHOUSE"):
+        load_settings(CONFIG_DIR / "local.yml")
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("False", False), ("on", True), ("no", False)])
+def test_interpolated_boolean_key_is_converted(text, expected, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_KEEPALIVE", text)
+    text_config = MINIMAL.replace(
+        "  topic: events", "  topic: events\n  producer:\n    socket_keepalive: ${TEST_KEEPALIVE}"
+    )
+    assert load_settings(write(tmp_path, text_config)).kafka.producer.socket_keepalive is expected
+
+
+def test_interpolated_boolean_that_is_not_one_names_key_variable_and_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_KEEPALIVE", "sometimes")
+    text = MINIMAL.replace("  topic: events", "  topic: events\n  producer:\n    socket_keepalive: ${TEST_KEEPALIVE}")
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text))
+    expected = "key 'kafka.producer.socket_keepalive' must be true or false, got 'sometimes' (from $TEST_KEEPALIVE)"
+    assert expected in str(err.value)
+
+
+def test_interpolated_enum_is_checked_naming_key_variable_and_value(tmp_path, monkeypatch):
+    text = MINIMAL.replace("  topic: events", "  topic: events\n  security:\n    protocol: ${TEST_PROTOCOL}")
+    monkeypatch.setenv("TEST_PROTOCOL", "SASL_SSL")
+    assert load_settings(write(tmp_path, text)).kafka.security.protocol == "SASL_SSL"
+    monkeypatch.setenv("TEST_PROTOCOL", "SSL #typo")
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text))
+    assert "key 'kafka.security.protocol' is 'SSL #typo' (from $TEST_PROTOCOL); expected one of" in str(err.value)
+
+
+@pytest.mark.parametrize("variable", ["TEST_PG_DSN", "TEST_BROKER_PASSWORD", "TEST_API_TOKEN"])
+def test_a_secret_variable_in_a_typed_key_is_named_but_never_shown(variable, tmp_path, monkeypatch):
+    secret = "postgresql://loader:hunter2-Secret@db.example.com/lakehouse"
+    monkeypatch.setenv(variable, secret)
+    path = write(tmp_path, MINIMAL.replace("  topic: events", f"  topic: events\n  partitions: ${{{variable}}}"))
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert "key 'kafka.partitions' must be an integer" in message and f"${variable}" in message
+    assert "hunter2" not in message and "db.example.com" not in message
+
+
+# Anything an environment variable can hold: every character but NUL (and lone surrogates, which are not text).
+ENV_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1)
+STRING_KEYS = MINIMAL.replace("environment: test", "environment: ${TEST_ANY}").replace(
+    "  topic: events", "  topic: ${TEST_ANY}\n  security:\n    sasl_username: ${TEST_ANY:-unused}"
+)
+
+
+@pytest.fixture(scope="module")
+def string_keys_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "strings.yml"
+    path.write_text(STRING_KEYS, encoding="utf-8")
+    return path
+
+
+@given(value=ENV_TEXT)
+@example(value="00")  # found by hypothesis on the YAML re-parse: became 0
+@example(value="\x1b")  # found by hypothesis on the YAML re-parse: a raw YAML error
+@example(value="/mnt/lake #2")
+def test_any_text_in_a_variable_comes_back_unchanged_from_a_string_key(string_keys_config, value):
+    previous = os.environ.get("TEST_ANY")
+    os.environ["TEST_ANY"] = value
+    try:
+        settings = load_settings(string_keys_config)
+    finally:
+        if previous is None:
+            del os.environ["TEST_ANY"]
+        else:
+            os.environ["TEST_ANY"] = previous
+    assert settings.environment == value
+    assert settings.kafka.topic == value
+    assert settings.kafka.security.sasl_username == value
+    assert settings.kafka.bootstrap_servers == "localhost:9092"

@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -178,3 +179,91 @@ def test_wrong_password_on_a_real_server_is_named(password_server: int, load_set
     assert settings.postgres.dsn_env in message
     assert "wrong-password" not in message
     connect(load_settings_for(_dsn(password_server, RIGHT_PASSWORD)), "test").close()
+
+
+# A real-looking secret: percent-escapes make its written and decoded forms differ.
+SECRET = "Sup3r-S3cret%2Fpw"
+SECRET_FORMS = {SECRET, "Sup3r-S3cret/pw", "Sup3r-S3cret", "S3cret"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = {
+    "load": ["postgres.load", "--table", "dim_users"],
+    "migrate": ["postgres.migrate"],
+}
+
+
+def _run(command: str, dsn: str) -> subprocess.CompletedProcess[str]:
+    """Run a CLI as an operator would, the DSN in the variable local.yml names."""
+    env = {**os.environ, "LAKEHOUSE_POSTGRES_DSN": dsn}
+    env.pop("LAKEHOUSE_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", *COMMANDS[command], "--config", str(REPO_ROOT / "config" / "local.yml")],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _assert_clean_failure(done: subprocess.CompletedProcess[str], expected: str) -> None:
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "Traceback" not in output, output
+    leaked = [form for form in SECRET_FORMS if form in output]
+    assert not leaked, f"the password leaked ({leaked}): {output}"
+    assert done.stderr.startswith("error: ") and "LAKEHOUSE_POSTGRES_DSN" in done.stderr, output
+    assert expected in done.stderr, output
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_cli_with_a_bad_percent_escape_never_prints_the_password(command: str) -> None:
+    dsn = f"postgresql://postgres:{SECRET.replace('%2F', '%zz')}@127.0.0.1:{_closed_port()}/lakehouse"
+    _assert_clean_failure(_run(command, dsn), "is not a valid PostgreSQL URI")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_cli_with_an_unencoded_at_sign_never_prints_part_of_the_password(command: str) -> None:
+    dsn = f"postgresql://postgres:{SECRET.replace('-', '@')}@127.0.0.1:{_closed_port()}/lakehouse"
+    _assert_clean_failure(_run(command, dsn), "unencoded '@' or '/'")
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_cli_with_a_closed_port_never_prints_the_password(command: str) -> None:
+    port = _closed_port()
+    _assert_clean_failure(
+        _run(command, f"postgresql://postgres:{SECRET}@127.0.0.1:{port}/lakehouse"),
+        f"cannot reach PostgreSQL at 127.0.0.1:{port}",
+    )
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_cli_with_a_wrong_password_never_prints_it(command: str, password_server: int) -> None:
+    _assert_clean_failure(
+        _run(command, _dsn(password_server, SECRET)),
+        f"PostgreSQL at 127.0.0.1:{password_server} rejected the password for user 'postgres'",
+    )
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://loader:Sup3r-S3cret%zz@db.example.com/lakehouse",
+        "postgresql://loader:Sup3r-S3cret@pw@db.example.com/lakehouse",
+        "postgresql://loader:Sup3r-S3cret/pw@db.example.com/lakehouse",
+        "postgresql://loader:Sup3r?S3cret/pw@db.example.com/lakehouse",
+        "postgresql://loader:Sup3r%ffS3cret@db.example.com/lakehouse",
+        "postgresql://loader@db.example.com/lakehouse?password=Sup3r-S3cret%zz",
+        "host=db.example.com password=Sup3r-S3cret pw user=loader",
+        "host=db.example.com password=Sup3r-S3cret cret=pw user=loader",
+        "host=db.example.com password='Sup3r-S3cret user=loader",
+        "postgresql://loader:Sup3r-S3cret@[db.example.com/lakehouse",
+    ],
+)
+def test_malformed_dsn_error_has_no_trace_of_the_password(dsn: str, load_settings_for: MakeSettings) -> None:
+    settings = load_settings_for(dsn)
+    with pytest.raises(PostgresConnectError) as raised:
+        connect(settings, "test")
+    message = str(raised.value)
+    assert "S3cret" not in message and "Sup3r" not in message, message
+    assert settings.postgres.dsn_env in message
+    assert raised.value.__cause__ is None and raised.value.__context__ is None, "libpq's text must not be chained"

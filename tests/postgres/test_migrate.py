@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,7 +12,8 @@ import psycopg2
 import pytest
 
 from config.settings import Settings
-from postgres.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations, discover, main
+from postgres.connection import connect
+from postgres.migrate import _LOCK_ID, MIGRATIONS_DIR, MigrationError, apply_migrations, discover, main
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +34,16 @@ def _recorded(dsn: str) -> list[tuple[int, str]]:
         with conn.cursor() as cur:
             cur.execute("select version, name from pipeline.schema_migrations order by version")
             return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _schemas(dsn: str) -> set[str]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("select nspname from pg_namespace")
+            return {row[0] for row in cur.fetchall()}
     finally:
         conn.close()
 
@@ -106,3 +120,58 @@ def test_command_reports_unreachable_server(
     err = capsys.readouterr().err
     assert "cannot reach PostgreSQL at 127.0.0.1:1" in err
     assert settings.postgres.dsn_env in err
+
+
+def test_migrator_blocked_by_another_names_it_instead_of_hanging(
+    empty_db: str,
+    capsys: pytest.CaptureFixture[str],
+    load_settings_for: Callable[[str], Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings_for(empty_db)
+    settings = dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres, lock_timeout_s=1))
+    monkeypatch.setattr("postgres.migrate.load_settings", lambda path: settings)
+    holder = psycopg2.connect(empty_db, application_name="other-migrator")
+    # Code without a lock timeout would wait forever: the holder lets go after 15 s, so that fails instead of hanging.
+    release = threading.Timer(15, holder.close)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("select pg_advisory_lock(%s)", (_LOCK_ID,))
+        release.start()
+        began = time.monotonic()
+        assert main([]) == 1
+        assert time.monotonic() - began < 10
+    finally:
+        release.cancel()
+        holder.close()
+    err = capsys.readouterr().err
+    assert "another migrator has held the migration lock" in err and "postgres.lock_timeout_s" in err
+    assert "application 'other-migrator'" in err
+    assert "pipeline" not in _schemas(empty_db), "nothing may be applied while another migrator holds the lock"
+    assert main([]) == 0
+
+
+def test_migration_blocked_by_a_reader_fails_and_rolls_back(
+    empty_db: str, load_settings_for: Callable[[str], Settings], tmp_path: Path
+) -> None:
+    (tmp_path / "001_table.sql").write_text("create table public.t (id int);")
+    _migrate(empty_db, tmp_path)
+    (tmp_path / "002_alter.sql").write_text("alter table public.t add column note text;")
+    settings = load_settings_for(empty_db)
+    settings = dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres, lock_timeout_s=1))
+    reader = psycopg2.connect(empty_db)
+    release = threading.Timer(15, reader.close)
+    conn = connect(settings, "test-migrate")
+    try:
+        with reader.cursor() as cur:
+            cur.execute("select count(*) from public.t")
+        release.start()
+        with pytest.raises(
+            MigrationError, match=r"002_alter\.sql failed and was rolled back.*lock timeout.*lock_timeout_s"
+        ):
+            apply_migrations(conn, tmp_path)
+    finally:
+        release.cancel()
+        reader.close()
+        conn.close()
+    assert _recorded(empty_db) == [(1, "table")]

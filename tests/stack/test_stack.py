@@ -79,6 +79,8 @@ def over_stale_pids(isolated: Settings) -> Iterator[tuple[Stack, StackInfo, subp
     for svc, pid in ((stack.kafka, unrelated.pid), (stack.postgres, dead.pid)):
         svc.pid_file.path.parent.mkdir(parents=True, exist_ok=True)
         svc.pid_file.write(pid)
+    stack.kafka.properties.write_text("# written by an older version, world-readable\n", encoding="utf-8")
+    stack.kafka.properties.chmod(0o644)
     try:
         yield stack, stack.up(), unrelated, dead.pid
     finally:
@@ -101,6 +103,17 @@ def test_taken_port_is_named_and_nothing_starts(tmp_path, monkeypatch, capsys):
     assert err.startswith("error: cannot start postgres: port ") and "Traceback" not in err
     assert not stack.kafka.pid_file.path.exists() and not stack.postgres.pid_file.path.exists()
     assert not port_answers(settings.stack.kafka.port)
+
+
+@pytest.mark.parametrize("password", ["Sup3r%zzS3cret", "Sup3r@S3cret", "Sup3r%ffS3cret"])
+def test_bad_external_dsn_is_reported_without_its_password(password, tmp_path, monkeypatch, capsys):
+    settings = _isolated_settings(monkeypatch, tmp_path)
+    monkeypatch.setenv("LAKEHOUSE_POSTGRES_DSN", f"postgresql://loader:{password}@127.0.0.1:{_free_ports(1)[0]}/x")
+    assert main(["up", "--config", settings.source]) == 1
+    output = capsys.readouterr()
+    assert output.err.startswith("error: PostgreSQL named by $LAKEHOUSE_POSTGRES_DSN"), output.err
+    assert "S3cret" not in output.out + output.err and "Traceback" not in output.err
+    assert not Stack(settings).kafka.pid_file.path.exists()
 
 
 def test_stale_pid_files_are_neither_trusted_nor_killed(over_stale_pids):
@@ -161,6 +174,20 @@ def test_sasl_listener_takes_the_connection_string_and_rejects_others(over_stale
     while not any(e.code() == KafkaError._AUTHENTICATION for e in errors) and time.monotonic() < deadline:
         producer.poll(0.2)
     assert any(e.code() == KafkaError._AUTHENTICATION for e in errors), [e.str() for e in errors]
+
+
+def test_only_private_files_hold_the_sasl_secret(over_stale_pids):
+    stack, info, _, _ = over_stale_pids
+    key = info.sasl_secret.rpartition("SharedAccessKey=")[2].encode()
+    holders = sorted(
+        path.relative_to(stack.state_dir)
+        for path in stack.state_dir.rglob("*")
+        if path.is_file() and key in path.read_bytes()
+    )
+    assert holders == [Path("kafka/sasl.env"), Path("kafka/server.properties")]
+    for path in holders:
+        assert (stack.state_dir / path).stat().st_mode & 0o777 == 0o600, f"{path} is readable by others"
+    assert stack.kafka.dir.stat().st_mode & 0o777 == 0o700
 
 
 def test_down_stops_our_processes_and_is_repeatable(over_stale_pids):
