@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import queue
+import re
 import threading
 from collections.abc import Iterator, Sequence
 
+import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 from psycopg2.extensions import cursor
@@ -15,6 +18,17 @@ BATCH_ROWS = 65_536
 COPY_BUFFER = 1 << 20
 _QUEUE_DEPTH = 4
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+_CONTEXT_COLUMN = re.compile(r"line \d+, column ([^:]+):")
+
+
+class RowRejected(Exception):
+    """PostgreSQL cannot store one row of an Arrow table; `row` indexes that table, `column` names the field."""
+
+    def __init__(self, row: int | None, column: str | None, reason: str):
+        super().__init__(reason)
+        self.row = row
+        self.column = column
+        self.reason = reason
 
 
 def utc_naive(table: pa.Table) -> pa.Table:
@@ -77,18 +91,83 @@ class _Prefetched:
         self._thread.join()
 
 
-def copy_arrow(cur: cursor, target: sql.Composable, table: pa.Table, columns: Sequence[str]) -> int:
-    """COPY `table`'s `columns` into `target` (a composed identifier); return the rows sent.
+def _first_nul(table: pa.Table, columns: Sequence[str]) -> tuple[int, str] | None:
+    """(row, column) of the first text value holding U+0000, which PostgreSQL text cannot store."""
+    for name in columns:
+        values = table.column(name)
+        if pa.types.is_string_view(values.type):
+            values = values.cast(pa.large_string())
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        row = pc.index(pc.match_substring(values, "\x00"), True).as_py()
+        if row >= 0:
+            return row, name
+    return None
 
-    Timestamps are sent as UTC wall-clock time, so the transaction's TimeZone is set to UTC for the COPY.
-    """
-    cur.execute("set local timezone to 'UTC'")
-    statement = sql.SQL("copy {} ({}) from stdin with (format csv)").format(
-        target, sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    reader = _Prefetched(csv_batches(table.select(list(columns))))
+
+def _send(cur: cursor, statement: sql.Composable, table: pa.Table) -> None:
+    reader = _Prefetched(csv_batches(table))
     try:
         cur.copy_expert(statement, reader, size=COPY_BUFFER)
     finally:
         reader.close()
+
+
+def _probe(cur: cursor, statement: sql.Composable, table: pa.Table) -> psycopg2.Error | None:
+    """COPY `table` and undo it; the data error it raised, if any."""
+    cur.execute("savepoint copy_arrow_probe")
+    try:
+        _send(cur, statement, table)
+    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+        cur.execute("rollback to savepoint copy_arrow_probe")
+        return exc
+    cur.execute("rollback to savepoint copy_arrow_probe")
+    return None
+
+
+def _isolate(cur: cursor, statement: sql.Composable, table: pa.Table, error: psycopg2.Error) -> RowRejected:
+    """Bisect a COPY that failed on data down to one row (PostgreSQL's line numbers count embedded newlines)."""
+    low, high = 0, table.num_rows
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _probe(cur, statement, table.slice(low, middle - low)) is not None:
+            high = middle
+        else:
+            low = middle
+    single = _probe(cur, statement, table.slice(low, 1)) if high - low == 1 else None
+    if single is None:
+        return RowRejected(None, None, _pg_reason(error))
+    diag = single.diag
+    match = _CONTEXT_COLUMN.search(diag.context or "")
+    column = diag.column_name or (match.group(1) if match else None)
+    if isinstance(single, psycopg2.errors.NotNullViolation):
+        return RowRejected(low, column, "null, but the serving column is NOT NULL")
+    return RowRejected(low, column, _pg_reason(single))
+
+
+def _pg_reason(error: psycopg2.Error) -> str:
+    return (error.diag.message_primary or str(error)).strip()
+
+
+def copy_arrow(cur: cursor, target: sql.Composable, table: pa.Table, columns: Sequence[str]) -> int:
+    """COPY `table`'s `columns` into `target` (a composed identifier); return the rows sent.
+
+    Timestamps are sent as UTC wall-clock time, so the transaction's TimeZone is set to UTC for the COPY.
+    A row PostgreSQL refuses raises RowRejected (the COPY undone, the transaction still usable).
+    """
+    nul = _first_nul(table, columns)
+    if nul is not None:
+        raise RowRejected(nul[0], nul[1], "PostgreSQL text cannot hold the NUL character (U+0000)")
+    cur.execute("set local timezone to 'UTC'")
+    statement = sql.SQL("copy {} ({}) from stdin with (format csv, encoding 'UTF8')").format(
+        target, sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    selected = table.select(list(columns))
+    cur.execute("savepoint copy_arrow")
+    try:
+        _send(cur, statement, selected)
+    except (psycopg2.DataError, psycopg2.IntegrityError) as exc:
+        cur.execute("rollback to savepoint copy_arrow")
+        raise _isolate(cur, statement, selected, exc) from exc
+    cur.execute("release savepoint copy_arrow")
     return table.num_rows

@@ -15,7 +15,7 @@ import psycopg2
 from config.settings import ConfigError, load_settings
 from postgres.connection import PostgresConnectError
 from postgres.gold_source import GoldSourceError
-from postgres.loader import MARTS, LoadError, load_marts
+from postgres.loader import MARTS, LoadError, LoadResult, MartsNotPublished, load_marts
 from postgres.migrate import MigrationError
 from postgres.serving_schema import SchemaMismatchError
 
@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = load_marts(load_settings(args.config), args.table, full=args.full)
+    except MartsNotPublished as exc:
+        _print_results(exc.results)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (
         ConfigError,
         PostgresConnectError,
@@ -41,13 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except psycopg2.Error as exc:
         print(f"error: PostgreSQL failed during the load: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
+    _print_results(results)
+    return 0
+
+
+def _print_results(results: Sequence[LoadResult]) -> None:
+    """One line per published mart, also when others failed."""
     for r in results:
         why = f" ({r.reason})" if r.reason else ""
         print(
             f"serving.{r.table:<20} {r.mode:<11} gold v{r.delta_version:<5} +{r.rows_inserted} "
             f"~{r.rows_updated} -{r.rows_deleted} staged {r.rows_staged} in {r.seconds:.2f}s{why}"
         )
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 Exactly-once by Delta version: pipeline.load_audit records the gold table id and version each load
 published, in the publish transaction itself, so a crash leaves the previous data and the next run redoes it.
+Each mart is published atomically and independently: one mart that cannot be loaded never holds back the others.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,20 +16,31 @@ from typing import Literal
 
 import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql
 from psycopg2.extensions import connection, cursor
 
 from config.settings import Settings
-from postgres.connection import connect
-from postgres.copy_arrow import copy_arrow
-from postgres.gold_source import GoldSnapshot
+from postgres.connection import PostgresConnectError, connect
+from postgres.copy_arrow import RowRejected, copy_arrow
+from postgres.gold_source import GoldSnapshot, GoldSourceError
 from postgres.migrate import pending
-from postgres.serving_schema import SERVING_SCHEMA, ServingTable, check_schema, read_serving_table
+from postgres.serving_schema import (
+    SERVING_SCHEMA,
+    SchemaMismatchError,
+    ServingTable,
+    check_schema,
+    read_serving_table,
+)
 
 MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
 LOADER_ROLE = "lakehouse_loader"
 PIPELINE_SCHEMA = "pipeline"
 APPLICATION_NAME = "lakehouse-loader"
+_WRITE_BLOCKING_MODES = ["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"]
+_VALUE_CHARS = 200
+
+log = logging.getLogger(__name__)
 
 Checkpoint = Callable[[str], None]
 _NOT_A_LOADER = (
@@ -38,6 +51,48 @@ _NOT_A_LOADER = (
 
 class LoadError(RuntimeError):
     """A load could not run or failed and was rolled back; the message says what to fix."""
+
+
+_EXPLAINED = (LoadError, GoldSourceError, SchemaMismatchError, PostgresConnectError)
+
+
+class UnrepresentableValueError(LoadError):
+    """One gold row cannot be stored in its serving table; names the table, the row's key, column and value."""
+
+    def __init__(self, message: str, table: str, key: dict[str, object], column: str | None, value: object):
+        super().__init__(message)
+        self.table = table
+        self.key = key
+        self.column = column
+        self.value = value
+
+
+class PublishBlockedError(LoadError):
+    """Another session held a lock the load needed for longer than lock_timeout; names it and its query."""
+
+
+@dataclass(frozen=True)
+class MartFailure:
+    """One mart that was not published; `message` starts with serving.<table>, `error` is what its load raised."""
+
+    table: str
+    uri: str
+    message: str
+    error: Exception
+
+
+class MartsNotPublished(LoadError):
+    """Some marts failed after every mart was tried; `results` holds the loads that succeeded."""
+
+    def __init__(self, failures: Sequence[MartFailure], results: Sequence[LoadResult]):
+        lines = "\n".join(f"  {f.message}" for f in failures)
+        loaded = ", ".join(r.table for r in results) or "none"
+        super().__init__(
+            f"{len(failures)} of {len(failures) + len(results)} marts not published (each is unchanged in "
+            f"serving; loaded: {loaded}):\n{lines}"
+        )
+        self.failures = list(failures)
+        self.results = list(results)
 
 
 @dataclass(frozen=True)
@@ -84,13 +139,17 @@ def _keys_equal(key: Sequence[str], left: str, right: str) -> sql.Composed:
     )
 
 
+def _lock_key(table: str) -> str:
+    return f"lakehouse.load.{table}"
+
+
 def _begin(cur: cursor, table: str) -> None:
     """Act as the loader role, serialise loads of this table, and remove a stage an older run left."""
     try:
         cur.execute(sql.SQL("set local role {}").format(sql.Identifier(LOADER_ROLE)))
     except psycopg2.errors.InsufficientPrivilege as exc:
         raise LoadError(_NOT_A_LOADER.format(user=cur.connection.info.user)) from exc
-    cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (f"lakehouse.load.{table}",))
+    cur.execute("select pg_advisory_xact_lock(hashtext(%s))", (_lock_key(table),))
     stage = _Stage.of(table)
     cur.execute(sql.SQL("drop table if exists {}, {}").format(stage.rows, stage.deleted))
 
@@ -183,8 +242,85 @@ def _plan(
     if last is None:
         return None, "first load of this table"
     if last[0] != snapshot.table_id:
-        return None, f"gold table was recreated (table id {last[0]} -> {snapshot.table_id})"
-    return snapshot.changed_keys(last[1], key)
+        reason = f"gold table was recreated (table id {last[0]} -> {snapshot.table_id})"
+    else:
+        changed, reason = snapshot.changed_keys(last[1], key)
+        if changed is not None:
+            return changed, reason
+    log.warning("gold table %s falls back to a full load: %s", snapshot.uri, reason)
+    return None, reason
+
+
+def _shown(value: object) -> str:
+    """A value as an operator should read it in an error: strings quoted with escapes, times in ISO 8601."""
+    text = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+    return text if len(text) <= _VALUE_CHARS else text[:_VALUE_CHARS] + "..."
+
+
+def _value_at(values: pa.ChunkedArray, row: int) -> object:
+    """The Python value, or Arrow's own text where Python has none (a year before 1, text that is not UTF-8)."""
+    scalar = values[row]
+    try:
+        return scalar.as_py()
+    except (OverflowError, ValueError):
+        try:
+            return scalar.cast(pa.string()).as_py()
+        except (pa.ArrowException, ValueError):
+            return scalar.cast(pa.binary()).as_py()
+
+
+def _row_key(rows: pa.Table, row: int, key: Sequence[str]) -> dict[str, object]:
+    return {k: _value_at(rows.column(k), row) for k in key}
+
+
+def _refuse_repeated_keys(rows: pa.Table, table: str, key: Sequence[str], uri: str, version: int) -> None:
+    """A mart has one row per key; the upsert would silently keep one of two rows whose other columns differ."""
+    if len(key) == 1 and len(pc.unique(rows.column(key[0]))) == rows.num_rows:
+        return
+    counts = rows.select(list(key)).group_by(list(key)).aggregate([([], "count_all")])
+    repeated = counts.filter(pc.field("count_all") > 1)
+    if not repeated.num_rows:
+        return
+    found = _row_key(repeated, 0, key)
+    shown = ", ".join(f"{k}={_shown(v)}" for k, v in found.items())
+    raise UnrepresentableValueError(
+        f"{SERVING_SCHEMA}.{table}: gold table {uri} (version {version}) has {repeated.column('count_all')[0]} rows "
+        f"with {shown} ({repeated.num_rows} keys repeated), but the mart has one row per key: fix the gold job; "
+        f"{SERVING_SCHEMA}.{table} is unchanged",
+        table,
+        found,
+        None,
+        None,
+    )
+
+
+def _stage_rows(
+    cur: cursor, target: ServingTable, stage: sql.Composable, rows: pa.Table, uri: str, version: int
+) -> int:
+    """COPY rows into the stage; a row PostgreSQL refuses becomes an error naming its key, column and value."""
+    _refuse_repeated_keys(rows, target.name, target.key, uri, version)
+    try:
+        return copy_arrow(cur, stage, rows, list(target.columns))
+    except RowRejected as rejected:
+        where = f"{SERVING_SCHEMA}.{target.name}"
+        fix = f"correct it upstream (silver/gold) or change {where} with a migration, then re-run the load"
+        if rejected.row is None:
+            raise LoadError(
+                f"{where}: gold table {uri} (version {version}) holds data PostgreSQL refuses, in no single row: "
+                f"{rejected.reason}; {where} is unchanged"
+            ) from rejected
+        key = _row_key(rows, rejected.row, target.key)
+        shown_key = ", ".join(f"{k}={_shown(v)}" for k, v in key.items())
+        value = _value_at(rows.column(rejected.column), rejected.row) if rejected.column in rows.column_names else None
+        field = f"column {rejected.column} = {_shown(value)}" if rejected.column else "a value"
+        raise UnrepresentableValueError(
+            f"{where}: the row with {shown_key} of gold table {uri} (version {version}) cannot be stored: "
+            f"{field}: {rejected.reason}. {where} is unchanged; {fix}",
+            target.name,
+            key,
+            rejected.column,
+            value,
+        ) from rejected
 
 
 def load_table(
@@ -203,10 +339,54 @@ def load_table(
     snapshot = GoldSnapshot.latest(uri)
     try:
         return _load(conn, table, snapshot, full, checkpoint, clock)
+    except psycopg2.errors.LockNotAvailable as exc:
+        conn.rollback()
+        raise PublishBlockedError(_blocked(conn, table)) from exc
     except BaseException:
         with contextlib.suppress(psycopg2.Error):
             conn.rollback()
         raise
+
+
+def _blocked(conn: connection, table: str) -> str:
+    """Who holds locks on serving.<table> or its load lock, conflicting ones first: the sessions to look at."""
+    with conn.cursor() as cur:
+        cur.execute("show lock_timeout")
+        timeout = cur.fetchone()[0]
+        cur.execute(
+            """
+            select l.pid, l.locktype, l.mode, l.granted, a.application_name, a.state,
+                extract(epoch from clock_timestamp() - coalesce(a.xact_start, a.query_start))::bigint, a.query
+            from pg_locks l join pg_stat_activity a on a.pid = l.pid
+            where l.pid <> pg_backend_pid() and (
+                l.relation = to_regclass(format('%%I.%%I', %s::text, %s::text))
+                or (l.locktype = 'advisory' and l.objsubid = 1
+                    and ((l.classid::bigint << 32) | l.objid::bigint) = hashtext(%s)::bigint))
+            order by l.locktype = 'advisory' or l.mode = any(%s) desc, l.granted desc, l.pid
+            """,
+            (SERVING_SCHEMA, table, _lock_key(table), _WRITE_BLOCKING_MODES),
+        )
+        rows = cur.fetchall()
+    conn.rollback()
+    target = f"{SERVING_SCHEMA}.{table}"
+    sessions: dict[int, str] = {}
+    for pid, locktype, mode, granted, application, state, seconds, query in rows:
+        if pid in sessions:
+            continue
+        lock = f"the load lock of {target} (another load)" if locktype == "advisory" else f"{mode} on {target}"
+        if query == "<insufficient privilege>":
+            query = "(query hidden: grant pg_read_all_stats to the loader's login user to see it)"
+        sessions[pid] = (
+            f"pid {pid} (application {application or '-'!r}, {state}, transaction open {seconds} s, "
+            f"{'holds' if granted else 'waits for'} {lock}) running: {' '.join((query or '').split())[:300]}"
+        )
+    head = f"{target} was not loaded: a lock it needs was not granted within lock_timeout ({timeout})"
+    if not sessions:
+        return f"{head}, and no session holds a lock on {target} any more: re-run the load"
+    return (
+        f"{head}; blocked by {'; '.join(sessions.values())}. Let that session finish or end it "
+        f"(select pg_terminate_backend(pid)), then re-run the load; {target} is unchanged"
+    )
 
 
 def _load(
@@ -236,7 +416,7 @@ def _load(
         rows = snapshot.read(list(target.columns))
         cur.execute(sql.SQL("create unlogged table {} (like {})").format(stage.rows, _target(table)))
         if changed is None:
-            staged = copy_arrow(cur, stage.rows, rows, list(target.columns))
+            staged = _stage_rows(cur, target, stage.rows, rows, uri, version)
         else:
             keys = list(target.key)
             changed_rows = rows.join(changed, keys=keys, join_type="left semi")
@@ -246,7 +426,7 @@ def _load(
                     stage.deleted, _names(keys), _target(table)
                 )
             )
-            staged = copy_arrow(cur, stage.rows, changed_rows, list(target.columns))
+            staged = _stage_rows(cur, target, stage.rows, changed_rows, uri, version)
             copy_arrow(cur, stage.deleted, removed, keys)
         if checkpoint:
             checkpoint("staged")
@@ -303,30 +483,47 @@ def check_ready(conn: connection) -> None:
         )
 
 
+def _failure(conn: connection, table: str, uri: str, exc: Exception) -> MartFailure:
+    """Describe and audit one mart's failed load, and log it where the task log shows it."""
+    if isinstance(exc, psycopg2.Error):
+        detail = " ".join((getattr(exc, "pgerror", None) or str(exc)).split())
+        message = f"loading from {uri} failed and was rolled back (serving data unchanged): {detail}"
+    elif isinstance(exc, _EXPLAINED):
+        message = str(exc)
+    else:
+        message = f"loading from {uri} failed and was rolled back (serving data unchanged): {type(exc).__name__}: {exc}"
+    target = f"{SERVING_SCHEMA}.{table}"
+    if not message.startswith(target):
+        message = f"{target}: {message}"
+    _record_failure(conn, table, uri, message)
+    log.error("not published: %s", message, exc_info=None if isinstance(exc, _EXPLAINED) else exc)
+    return MartFailure(table, uri, message, exc)
+
+
 def load_marts(settings: Settings, tables: Sequence[str] | None = None, full: bool = False) -> list[LoadResult]:
-    """Load the gold marts (all, or `tables`), each once per gold version; stop at the first failure."""
+    """Load the gold marts (all, or `tables`), each once per gold version and each on its own.
+
+    Every mart is tried; if any failed, MartsNotPublished lists each with its cause after the others are published.
+    """
     chosen = list(tables or MARTS)
     unknown = [t for t in chosen if t not in MARTS]
     if unknown:
         raise LoadError(f"unknown table {unknown[0]!r}: choose from {', '.join(MARTS)}")
     conn = connect(settings, APPLICATION_NAME)
+    results: list[LoadResult] = []
+    failures: list[MartFailure] = []
     try:
         check_ready(conn)
-        results = []
         for table in chosen:
             uri = settings.storage.table_uri("gold", table)
             try:
+                if conn.closed:
+                    conn = connect(settings, APPLICATION_NAME)
                 results.append(load_table(conn, table, uri, full=full))
-            except psycopg2.Error as exc:
-                detail = (getattr(exc, "pgerror", None) or str(exc)).strip()
-                _record_failure(conn, table, uri, detail)
-                raise LoadError(
-                    f"loading {SERVING_SCHEMA}.{table} from {uri} failed and was rolled back (serving data "
-                    f"unchanged): {detail}"
-                ) from exc
             except Exception as exc:
-                _record_failure(conn, table, uri, str(exc))
-                raise
-        return results
+                failures.append(_failure(conn, table, uri, exc))
     finally:
         conn.close()
+    if failures:
+        raise MartsNotPublished(failures, results)
+    return results

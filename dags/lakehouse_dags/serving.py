@@ -73,12 +73,22 @@ def migrate_serving(conn_id: str) -> list[str]:
 
 @project_dir()
 def load_serving(conn_id: str) -> list[dict[str, Any]]:
-    """Publish every gold mart into serving once per gold version; a published version is skipped."""
-    from postgres.loader import load_marts
+    """Publish every gold mart into serving once per gold version; a published version is skipped. One mart's
+    failure fails the task after the others are published, each logged either way."""
+    from postgres.loader import MartsNotPublished, load_marts
 
     settings = load_settings(config_path())
-    with dsn_from_connection(settings, conn_id):
-        results = load_marts(settings)
+    try:
+        with dsn_from_connection(settings, conn_id):
+            results = load_marts(settings)
+    except MartsNotPublished as exc:
+        _log_results(exc.results)
+        raise
+    _log_results(results)
+    return [dataclasses.asdict(r) for r in results]
+
+
+def _log_results(results: list[Any]) -> None:
     for r in results:
         log.info(
             "serving.%s %s gold v%s +%s ~%s -%s %s",
@@ -90,7 +100,6 @@ def load_serving(conn_id: str) -> list[dict[str, Any]]:
             r.rows_deleted,
             r.reason,
         )
-    return [dataclasses.asdict(r) for r in results]
 
 
 def migrate_task(settings: Settings) -> Any:

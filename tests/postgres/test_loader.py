@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 from psycopg2.extensions import make_dsn
 
 from config.settings import Settings
-from postgres.loader import MARTS, LoadError, LoadResult, load_marts
+from postgres.loader import MARTS, LoadError, LoadResult, MartsNotPublished, load_marts
 from postgres.serving_schema import SchemaMismatchError
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, SCHEMAS, user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows, stage_tables
@@ -163,9 +163,11 @@ def test_schema_mismatch_names_the_column_and_both_types(
     rows = [{name: None for name in schema.names} | {"user_id": "u1"}]
     write_deltalake(_gold_uri(settings, "dim_users"), pa.Table.from_pylist(rows, schema=schema))
 
-    with pytest.raises(SchemaMismatchError, match=message) as raised:
+    with pytest.raises(MartsNotPublished, match=message) as raised:
         load_marts(settings, ["dim_users"])
-    assert "add a migration under postgres/migrations" in str(raised.value)
+    [failure] = raised.value.failures
+    assert isinstance(failure.error, SchemaMismatchError)
+    assert "add a migration under postgres/migrations" in failure.message
     assert serving_rows(serving_db, "dim_users") == []
     [failure] = audit(serving_db, "dim_users")
     assert failure[-1] == "failed"
@@ -176,8 +178,9 @@ def test_missing_column_in_gold_is_named(serving_db: str, load_settings_for: Mak
     schema = SCHEMAS["dim_users"].remove(SCHEMAS["dim_users"].get_field_index("sessions"))
     write_deltalake(_gold_uri(settings, "dim_users"), pa.Table.from_pylist([], schema=schema))
     message = r"serving\.dim_users\.sessions \(bigint\) has no column in gold"
-    with pytest.raises(SchemaMismatchError, match=message):
+    with pytest.raises(MartsNotPublished, match=message) as raised:
         load_marts(settings, ["dim_users"])
+    assert isinstance(raised.value.failures[0].error, SchemaMismatchError)
 
 
 def test_missing_migration_says_to_run_migrate(serving_db: str, load_settings_for: MakeSettings) -> None:
