@@ -17,7 +17,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg2
 from confluent_kafka.admin import AdminClient
+from psycopg2.extensions import make_dsn, parse_dsn
 
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce, topic_audit
@@ -28,6 +30,7 @@ from scripts.reconcile import lake_rows, revenue_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".local" / "demo"
+SECRET_DSN_KEYS = ("password", "sslpassword")
 
 
 def isolate_run(run_id: str) -> Path:
@@ -51,6 +54,30 @@ def forget_earlier_runs(settings: Settings, keep: str) -> None:
             shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def redacted_dsn(settings: Settings) -> str:
+    """The serving DSN to show: secrets replaced by ***; an unparseable one is refused (libpq's error echoes it)."""
+    dsn = settings.postgres_dsn()
+    try:
+        parts = parse_dsn(dsn)
+    except psycopg2.ProgrammingError:
+        raise ConfigError(
+            f"libpq cannot parse the DSN in environment variable {settings.postgres.dsn_env} (named by "
+            f"postgres.dsn_env in {settings.source}): check its %-escapes and quoting; it is not shown because it "
+            "may hold a password"
+        ) from None
+    if not any(key in parts for key in SECRET_DSN_KEYS):
+        return dsn
+    return make_dsn(**{key: "***" if key in SECRET_DSN_KEYS else value for key, value in parts.items()})
+
+
+def psql_command(settings: Settings, shown_dsn: str) -> str:
+    """A psql line to paste: the DSN's variable, not its value, when the DSN comes from the environment."""
+    query = "-c 'select * from serving.fct_purchases_daily order by event_date'"
+    if settings.uses_embedded_postgres():
+        return f"psql '{shown_dsn}' {query}"
+    return f'psql "${settings.postgres.dsn_env}" {query}  # {shown_dsn}'
+
+
 def print_table(title: str, rows: list[tuple[str, object, object, bool]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n  {title:{width}}  {'expected':>12}  {'found':>12}")
@@ -70,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = isolate_run(run_id)
     try:
         settings = load_settings(args.config)
+        shown_dsn = redacted_dsn(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -125,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "topic": settings.kafka.topic,
         "lake": str(run_dir / "lake"),
         "manifest": str(run.manifest_path),
+        "postgres": shown_dsn,
         "dag_run": "success" if dag_ok else "failed",
         "rows": [{"what": w, "expected": e, "found": f, "ok": ok} for w, e, f, ok in rows],
         "revenue": money_verdict,
@@ -132,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     (DEMO_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    dsn = settings.postgres_dsn()
     print(f"summary: {DEMO_DIR / 'summary.json'}")
-    print(f"query the marts:  psql '{dsn}' -c 'select * from serving.fct_purchases_daily order by event_date'")
+    print(f"query the marts:  {psql_command(settings, shown_dsn)}")
     print(
         f"Airflow UI:       AIRFLOW_HOME={airflow_home} PYTHONPATH=. .venv/bin/airflow standalone"
         "  (then http://localhost:8080)"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from deltalake import DeltaTable as RustDeltaTable
