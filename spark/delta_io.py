@@ -48,6 +48,10 @@ def stream_app_id(spark: SparkSession, checkpoint: str) -> str:
     return app_id
 
 
-def idempotent_append(df: DataFrame, path: str, app_id: str, batch_id: int) -> None:
-    """Append unless this (app id, batch id) already committed to the table; Delta then skips it."""
-    (df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id).save(path))
+def idempotent_append(df: DataFrame, path: str, app_id: str, batch_id: int, user_metadata: str | None = None) -> None:
+    """Append unless this (app id, batch id) already committed to the table; Delta then skips it. `user_metadata`
+    goes into the commit's history (spark.first_writer reads it back)."""
+    writer = df.write.format("delta").mode("append").option("txnAppId", app_id).option("txnVersion", batch_id)
+    if user_metadata is not None:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(path)

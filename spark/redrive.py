@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -13,10 +15,15 @@ from pyspark.sql import functions as F
 import spark.silver as silver_rules
 from kafka.contract import REASON_CODES
 from spark.delta_io import idempotent_append
+from spark.first_writer import current_version, silver_writes, write_tag, yield_to_earlier_writers
+from spark.session import session_conf
 from spark.silver import first_per_event_id, not_in, offset_ranges, silver_rows, valid_events
 from spark.silver_batch import checked_verdicts, ledger_of, ledger_row, verdict_counts
 
+_log = logging.getLogger(__name__)
 STREAM = "redrive"
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+"""Delta's session setting for the next commits' userMetadata: the quarantine MERGE marks its re-drive done."""
 BATCH_ID = 0
 NAMESPACE = uuid.UUID("5b0f6a52-2a1e-4c37-9d7e-6f1c2b8a9e40")
 COORDINATE = ("kafka_topic", "kafka_partition", "kafka_offset")
@@ -68,26 +75,73 @@ def redrive_quarantine(
 
     The silver and metrics appends are idempotent on (redrive id, 0) and the id is derived from the handled rows,
     so a crash before the MERGE re-runs as the same re-drive; after the MERGE the moved rows are gone and the still
-    bad ones carry the re-drive's id, so a re-run judges nothing new and writes nothing."""
+    bad ones carry the re-drive's id, so a re-run judges nothing new and writes nothing. A re-drive that crashed
+    before its MERGE is finished first, from the quarantine version it read, even if quarantine changed since."""
     if reason is not None and reason not in REASON_CODES:
         raise ValueError(
             f"unknown quarantine reason {reason!r}; use one of kafka.contract.REASON_CODES: {REASON_CODES}"
         )
-    handled = handled_rows(spark.read.format("delta").load(quarantine), reason).persist(StorageLevel.MEMORY_AND_DISK)
+    for pending in unfinished_redrives(spark, silver, quarantine):
+        _log.warning(
+            "finishing re-drive %s, which stopped before rewriting quarantine (quarantine version %s)",
+            pending.redrive_id,
+            pending.quarantine_version,
+        )
+        _run(spark, silver, quarantine, metrics, pending.reason, pending.quarantine_version, pending.redrive_id)
+    return _run(spark, silver, quarantine, metrics, reason, current_version(spark, quarantine), None)
+
+
+@dataclass(frozen=True)
+class PendingRedrive:
+    """A re-drive whose silver append committed but whose quarantine MERGE did not."""
+
+    redrive_id: str
+    quarantine_version: int
+    reason: str | None
+
+
+def unfinished_redrives(spark: SparkSession, silver: str, quarantine: str) -> list[PendingRedrive]:
+    """Re-drives that appended to silver (their commit's tag names them) and never marked quarantine done, oldest
+    first."""
+    done = {
+        json.loads(row["userMetadata"]).get("redrive_done")
+        for row in DeltaTable.forPath(spark, quarantine)
+        .history()
+        .where(F.col("userMetadata").startswith('{"redrive_done"'))
+        .select("userMetadata")
+        .collect()
+    }
+    pending = [
+        PendingRedrive(tag["app_id"], int(tag["quarantine_version"]), tag.get("reason"))
+        for _, tag in reversed(silver_writes(spark, silver))
+        if "quarantine_version" in tag and tag["app_id"] not in done
+    ]
+    return pending
+
+
+def _run(spark, silver, quarantine, metrics, reason, quarantine_version, expected_id) -> RedriveResult:
+    table = spark.read.format("delta").option("versionAsOf", quarantine_version).load(quarantine)
+    handled = handled_rows(table, reason).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         rid = redrive_id(handled)
+        if expected_id is not None and rid != expected_id:
+            raise RuntimeError(
+                f"re-drive {expected_id} cannot be finished: quarantine version {quarantine_version} now gives "
+                f"re-drive id {rid}. Its moved rows are in silver (silver_app_id = '{expected_id}'): delete them "
+                "from quarantine by their Kafka coordinates, then re-run the re-drive (docs/runbook.md)"
+            )
         if rid is None:
             return RedriveResult(None, 0, 0, 0, 0, written=False)
         validated = silver_rules.validated_records(as_bronze(handled)).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            return _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason)
+            return _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason, quarantine_version)
         finally:
             validated.unpersist()
     finally:
         handled.unpersist()
 
 
-def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason) -> RedriveResult:
+def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason, quarantine_version) -> RedriveResult:
     rows_in = handled.count()
     ranges = offset_ranges(validated).orderBy("topic", "partition").collect()
     valid, quarantined = verdict_counts(ranges)
@@ -95,14 +149,21 @@ def _redrive(spark, handled, validated, rid, silver, quarantine, metrics, reason
         return RedriveResult(rid, rows_in, 0, quarantined, 0, written=False)
     checked_verdicts(rows_in, ranges, where=f"re-drive {rid}", retry="run the re-drive again")
     distinct = first_per_event_id(valid_events(validated))
-    existing = spark.read.format("delta").load(silver).where(F.col("silver_app_id") != rid).select("event_id")
-    new = silver_rows(not_in(distinct, existing), BATCH_ID, rid).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        ledger = ledger_of(rows_in, ranges, new.count(), where=f"re-drive {rid}", retry="run the re-drive again")
-        idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID)
-        idempotent_append(ledger_row(spark, ledger, STREAM, BATCH_ID, rid), metrics, rid, BATCH_ID)
-    finally:
-        new.unpersist()
+    read_version = current_version(spark, silver)
+    existing = (
+        spark.read.format("delta")
+        .option("versionAsOf", read_version)
+        .load(silver)
+        .where(F.col("silver_app_id") != rid)
+        .select("event_id")
+    )
+    new = silver_rows(not_in(distinct, existing), BATCH_ID, rid)
+    tag = write_tag(rid, BATCH_ID, read_version, quarantine_version=quarantine_version, reason=reason)
+    idempotent_append(new.repartition("event_date"), silver, rid, BATCH_ID, tag)
+    yield_to_earlier_writers(spark, silver, rid, BATCH_ID)
+    inserted = spark.read.format("delta").load(silver).where(F.col("silver_app_id") == rid).count()
+    ledger = ledger_of(rows_in, ranges, inserted, where=f"re-drive {rid}", retry="run the re-drive again")
+    idempotent_append(ledger_row(spark, ledger, STREAM, BATCH_ID, rid), metrics, rid, BATCH_ID)
     _rewrite_quarantine(spark, quarantine, validated, rid, reason)
     return RedriveResult(rid, rows_in, ledger.inserted, quarantined, ledger.duplicates, written=True)
 
@@ -127,6 +188,11 @@ def _rewrite_quarantine(spark, quarantine: str, validated: DataFrame, rid: str, 
     match = "t.kafka_topic = s.topic AND t.kafka_partition = s.partition AND t.kafka_offset = s.offset"
     if reason is not None:
         match += f" AND t.reason = '{reason}'"
+    with session_conf(spark, USER_METADATA_CONF, json.dumps({"redrive_done": rid})):
+        _merge_verdicts(spark, quarantine, verdicts, match, rid)
+
+
+def _merge_verdicts(spark, quarantine: str, verdicts: DataFrame, match: str, rid: str) -> None:
     (
         DeltaTable.forPath(spark, quarantine)
         .alias("t")

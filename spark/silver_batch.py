@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from spark.delta_io import idempotent_append
+from spark.first_writer import current_version, write_tag, yield_to_earlier_writers
 from spark.silver import (
     first_per_event_id,
     not_in,
@@ -49,9 +50,12 @@ class SilverBatchWriter:
             checked_verdicts(rows_in, ranges, where=self._where(batch_id), retry=RESTART)
             events = valid_events(validated)
             distinct = first_per_event_id(events, _small_side(cache, repeated_ids(events)))
-            known = _small_side(cache, self._known_ids(spark, distinct, batch_id))
+            read_version = current_version(spark, self.silver)
+            known = _small_side(cache, self._known_ids(spark, distinct, batch_id, read_version))
             new = silver_rows(not_in(distinct, known), batch_id, self.app_id)
-            idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id)
+            tag = write_tag(self.app_id, batch_id, read_version)
+            idempotent_append(new.repartition("event_date"), self.silver, self.app_id, batch_id, tag)
+            yield_to_earlier_writers(spark, self.silver, self.app_id, batch_id)
             quarantine = quarantine_rows(validated, batch_id, self.app_id).coalesce(1)
             idempotent_append(quarantine, self.quarantine, self.app_id, batch_id)
             inserted = self._inserted(spark, batch_id)
@@ -68,8 +72,9 @@ class SilverBatchWriter:
         this_batch = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
         return spark.read.format("delta").load(self.silver).where(this_batch).count()
 
-    def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int) -> DataFrame:
-        """Batch ids already in silver, ignoring rows a previous attempt of this same batch wrote.
+    def _known_ids(self, spark: SparkSession, batch: DataFrame, batch_id: int, version: int) -> DataFrame:
+        """Batch ids in silver at `version`, ignoring rows a previous attempt of this same batch wrote; a writer
+        that commits one of them after `version` is dealt with by yield_to_earlier_writers.
 
         Only ids move (silver is read as its event_id column); the result, usually tiny, is what the batch's
         wide rows are later checked against.
@@ -77,6 +82,7 @@ class SilverBatchWriter:
         previous_attempt = (F.col("silver_app_id") == self.app_id) & (F.col("silver_batch_id") == batch_id)
         existing = (
             spark.read.format("delta")
+            .option("versionAsOf", version)
             .load(self.silver)
             .select("event_id", "silver_app_id", "silver_batch_id")
             .where(~previous_attempt)

@@ -6,6 +6,7 @@ import pytest
 
 import spark.redrive as redrive
 import spark.silver as silver_module
+import spark.silver_batch as silver_batch
 import spark.validation as validation
 from spark.gold_tables import MARTS, GoldPaths, refresh_gold
 from spark.redrive import redrive_quarantine
@@ -141,6 +142,67 @@ def test_a_redrive_that_crashed_before_its_quarantine_rewrite_reruns_as_the_same
     redrive_quarantine(spark, **quarantined)
 
     assert snapshot(spark, quarantined) == snapshot(spark, clean)
+
+
+def test_a_redrive_that_crashed_is_finished_before_the_next_even_after_quarantine_changed(
+    spark, quarantined, tmp_path, monkeypatch
+):
+    """Issue 18, 7(b): the re-run used to get a new id and count the crashed re-drive's moved rows again."""
+    later = bronze_frame(spark, [event(7, event_ts=FUTURE)], partition=3)
+    clean = table_paths(spark, tmp_path / "clean")
+    SilverBatchWriter(**clean, app_id="app-1")(quarantined_batch(spark), 0)
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    redrive_quarantine(spark, **clean)
+    monkeypatch.undo()
+    SilverBatchWriter(**clean, app_id="app-1")(later, 1)
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    redrive_quarantine(spark, **clean)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the quarantine MERGE")
+
+    monkeypatch.setattr(redrive, "_rewrite_quarantine", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        redrive_quarantine(spark, **quarantined)
+    monkeypatch.undo()
+    SilverBatchWriter(**quarantined, app_id="app-1")(later, 1)
+    monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
+    redrive_quarantine(spark, **quarantined)
+
+    assert snapshot(spark, quarantined) == snapshot(spark, clean)
+    metrics = spark.read.format("delta").load(quarantined["metrics"]).where("stream = 'redrive'").collect()
+    moved = sum(m.inserted + m.duplicates for m in metrics)
+    assert moved == 6 - 2 + 1
+
+
+def test_of_two_writers_inserting_one_event_id_the_later_commit_yields(spark, tmp_path, monkeypatch):
+    """Issue 18, 7(a): both checked "already in silver?" before either appended; Delta never conflicts two appends."""
+    tables = table_paths(spark, tmp_path / "lake")
+    stream = SilverBatchWriter(**tables, app_id="stream")
+    other = SilverBatchWriter(**tables, app_id="redrive-like")
+    real_append = silver_batch.idempotent_append
+
+    def other_commits_first(df, path, app_id, batch_id, *rest):
+        if app_id == "stream" and path == tables["silver"]:
+            other(bronze_frame(spark, [event(1, quantity=7)], partition=5), 0)
+        real_append(df, path, app_id, batch_id, *rest)
+
+    monkeypatch.setattr(silver_batch, "idempotent_append", other_commits_first)
+    stream(bronze_frame(spark, [event(1), event(2)], partition=0), 0)
+    monkeypatch.undo()
+
+    silver = spark.read.format("delta").load(tables["silver"]).collect()
+    assert sorted((r.event_id, r.silver_app_id, r.quantity) for r in silver) == [
+        (event_id(1), "redrive-like", 7),
+        (event_id(2), "stream", 2),
+    ]
+    ledgers = spark.read.format("delta").load(tables["metrics"]).orderBy("app_id").collect()
+    assert [(m.app_id, m.rows_in, m.inserted, m.duplicates) for m in ledgers] == [
+        ("redrive-like", 1, 1, 0),
+        ("stream", 2, 1, 1),
+    ]
+    stream(bronze_frame(spark, [event(1), event(2)], partition=0), 0)
+    assert spark.read.format("delta").load(tables["silver"]).count() == 2
 
 
 def test_a_reason_filter_leaves_other_reasons_alone(spark, quarantined, monkeypatch):
