@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from dag_probe import DAGBAG_REPORT, parse_marked
 
 from scripts.build_dag_bundle import build
@@ -76,3 +77,29 @@ def test_bad_config_is_a_dag_import_error_naming_the_key(write_config, airflow_h
     for message in errors.values():
         assert "key 'airflow.runner.artifacts.config_uri' is 'https://example.com/gcp.yml'" in message
         assert "deployed.yml" in message
+
+
+def secret_variables(node: object) -> set[str]:
+    """Every environment variable a config names for a secret (its *_env keys)."""
+    if isinstance(node, dict):
+        found = {v for k, v in node.items() if str(k).endswith("_env") and isinstance(v, str)}
+        return found.union(*(secret_variables(v) for v in node.values()))
+    return set()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_no_live_secret_reaches_the_bundle_whatever_the_environment_holds(
+    config: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Config names environment variables; building the deployable folder must never resolve them into files."""
+    secret = "Pw-3x7!live-secret"
+    names = secret_variables(yaml.safe_load((REPO / "config" / config).read_text()))
+    assert len(names) >= 1
+    for name in names:
+        monkeypatch.setenv(name, f"postgresql://app:{secret}@127.0.0.1:5433/lakehouse;SharedAccessKey={secret}")
+    bundle = build(REPO / "config" / config, tmp_path / "bundle")
+    files = [path for path in bundle.rglob("*") if path.is_file()]
+    assert files
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path
+        assert path.stat().st_mode & 0o002 == 0, f"{path} is world-writable"
