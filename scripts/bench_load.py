@@ -27,7 +27,7 @@ from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 
 from config.settings import Settings, load_settings
-from postgres.connection import connect_params
+from postgres.connection import check_dsn, connect_params, dsn_origin
 from postgres.copy_arrow import csv_batches
 from postgres.loader import load_table
 from postgres.migrate import apply_migrations
@@ -73,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     server_dsn = settings.postgres_dsn()
+    check_dsn(server_dsn, dsn_origin(settings))
     database = f"bench_load_{uuid.uuid4().hex[:8]}"
     dsn = make_dsn(server_dsn, dbname=database)
     work = BENCH_DIR / database
