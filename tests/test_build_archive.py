@@ -1,10 +1,12 @@
 """The shared-code archive: a --py-files zip, and the same code as an installable wheel for Databricks."""
 
+import json
 import shutil
 import subprocess
 import sys
 import zipfile
 
+from kafka.contract import CONTRACT_PATH
 from scripts.build_archive import REPO, build_archive
 
 UV = shutil.which("uv") or str(REPO / ".local" / "tools" / "bin" / "uv")
@@ -31,6 +33,6 @@ def test_wheel_installs_and_its_code_loads_the_contract_from_site_packages(tmp_p
         [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1.0.0"
+    assert out.stdout.strip() == json.loads(CONTRACT_PATH.read_text())["x-contract-version"]
     metadata = (target / "lakehouse-0.1.0.dist-info" / "METADATA").read_text()
     assert "Requires-Dist: orjson==" in metadata and "pyspark" not in metadata

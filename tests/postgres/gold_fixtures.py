@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
+
+from config.settings import Settings
+from postgres.loader import load_marts
 
 TS = pa.timestamp("us", tz="UTC")
 MONEY = pa.decimal128(18, 2)
@@ -174,3 +178,12 @@ def write_gold(uri: str, table: str, rows: list[dict[str, Any]], mode: str = "ap
     data = pa.Table.from_pylist(rows, schema=SCHEMAS[table])
     write_deltalake(uri, data, mode=mode, configuration=CDF)
     return DeltaTable(uri)
+
+
+def loaded_then_changed(settings: Settings, first: list[dict[str, Any]], change: Callable[[str], None]) -> str:
+    """gold.dim_users written as `first` and loaded into serving, then changed in gold by `change`; its uri."""
+    uri = settings.storage.table_uri("gold", "dim_users")
+    write_gold(uri, "dim_users", first)
+    load_marts(settings, ["dim_users"])
+    change(uri)
+    return uri

@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 
 from config.settings import Settings
 from postgres.loader import load_marts, load_table
+from tests.postgres.gold_fixtures import loaded_then_changed as gold_loaded_then_changed
 from tests.postgres.gold_fixtures import user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows, stage_tables
 
@@ -74,11 +75,7 @@ def _wait_gone(dsn: str, application_name: str, timeout_s: float = 20.0) -> None
 def gold_loaded_once(serving_db: str, load_settings_for: Callable[[str], Settings]) -> tuple[Settings, str]:
     """serving.dim_users holds OLD (gold version 0); gold has moved on to NEW (version 3)."""
     settings = load_settings_for(serving_db)
-    uri = settings.storage.table_uri("gold", "dim_users")
-    write_gold(uri, "dim_users", OLD)
-    load_marts(settings, ["dim_users"])
-    _change_gold(uri)
-    return settings, uri
+    return settings, gold_loaded_then_changed(settings, OLD, _change_gold)
 
 
 def test_sigkill_between_copy_and_publish(serving_db: str, gold_loaded_once: tuple[Settings, str]) -> None:

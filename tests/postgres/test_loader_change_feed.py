@@ -19,6 +19,7 @@ from config.settings import Settings
 from postgres.gold_source import GoldSourceError
 from postgres.loader import MartsNotPublished, load_marts
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, user, write_gold
+from tests.postgres.gold_fixtures import loaded_then_changed as gold_loaded_then_changed
 from tests.postgres.serving_rows import audit, serving_rows
 
 pytestmark = pytest.mark.integration
@@ -74,11 +75,7 @@ def _corrupt_change_data(uri: str) -> None:
 def loaded_then_changed(serving_db: str, load_settings_for: Callable[[str], Settings]) -> tuple[Settings, str]:
     """serving.dim_users holds OLD from gold version 0; gold has moved on to NEW."""
     settings = load_settings_for(serving_db)
-    uri = settings.storage.table_uri("gold", "dim_users")
-    write_gold(uri, "dim_users", OLD)
-    load_marts(settings, ["dim_users"])
-    _change_gold(uri)
-    return settings, uri
+    return settings, gold_loaded_then_changed(settings, OLD, _change_gold)
 
 
 @pytest.mark.parametrize("lose_feed", [_vacuum, _delete_change_data, _clean_up_log], ids=lambda f: f.__name__)

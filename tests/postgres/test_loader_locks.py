@@ -12,7 +12,7 @@ from psycopg2.extensions import connection
 
 from config.settings import Settings
 from postgres.loader import MartsNotPublished, PublishBlockedError, load_marts, load_table
-from tests.postgres.gold_fixtures import SAMPLE_ROWS, user, write_gold
+from tests.postgres.gold_fixtures import SAMPLE_ROWS, loaded_then_changed, user, write_gold
 from tests.postgres.serving_rows import serving_rows
 
 pytestmark = pytest.mark.integration
@@ -26,11 +26,7 @@ BLOCKER_APP = "lock-test-blocker"
 def gold_ahead(serving_db: str, load_settings_for: Callable[[str], Settings]) -> tuple[Settings, str]:
     """serving.dim_users holds OLD; gold has moved on to NEW."""
     settings = load_settings_for(serving_db)
-    uri = settings.storage.table_uri("gold", "dim_users")
-    write_gold(uri, "dim_users", OLD)
-    load_marts(settings, ["dim_users"])
-    write_gold(uri, "dim_users", NEW, mode="overwrite")
-    return settings, uri
+    return settings, loaded_then_changed(settings, OLD, lambda uri: write_gold(uri, "dim_users", NEW, mode="overwrite"))
 
 
 @pytest.fixture

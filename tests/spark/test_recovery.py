@@ -123,6 +123,18 @@ def test_redrive_after_a_fix_moves_exactly_the_now_valid_records_once(spark, qua
     assert snapshot(spark, quarantined) == settled
 
 
+def crashed_redrive(spark, tables, monkeypatch):
+    """A re-drive killed after its silver and metrics appends, before its quarantine MERGE."""
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("killed before the quarantine MERGE")
+
+    monkeypatch.setattr(redrive, "_rewrite_quarantine", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        redrive_quarantine(spark, **tables)
+    monkeypatch.undo()
+
+
 def test_a_redrive_that_crashed_before_its_quarantine_rewrite_reruns_as_the_same_redrive(
     spark, quarantined, tmp_path, monkeypatch
 ):
@@ -131,13 +143,7 @@ def test_a_redrive_that_crashed_before_its_quarantine_rewrite_reruns_as_the_same
     monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
     redrive_quarantine(spark, **clean)
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("killed before the quarantine MERGE")
-
-    monkeypatch.setattr(redrive, "_rewrite_quarantine", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        redrive_quarantine(spark, **quarantined)
-    monkeypatch.undo()
+    crashed_redrive(spark, quarantined, monkeypatch)
     monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
     redrive_quarantine(spark, **quarantined)
 
@@ -158,13 +164,7 @@ def test_a_redrive_that_crashed_is_finished_before_the_next_even_after_quarantin
     monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
     redrive_quarantine(spark, **clean)
 
-    def crash(*args, **kwargs):
-        raise RuntimeError("killed before the quarantine MERGE")
-
-    monkeypatch.setattr(redrive, "_rewrite_quarantine", crash)
-    with pytest.raises(RuntimeError, match="killed"):
-        redrive_quarantine(spark, **quarantined)
-    monkeypatch.undo()
+    crashed_redrive(spark, quarantined, monkeypatch)
     SilverBatchWriter(**quarantined, app_id="app-1")(later, 1)
     monkeypatch.setattr(silver_module, "validate_batches", relaxed_validate_batches)
     redrive_quarantine(spark, **quarantined)

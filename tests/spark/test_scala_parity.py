@@ -32,7 +32,9 @@ def _table(spark: SparkSession, uri: str) -> tuple[str, list[str], dict[str, str
 
 def _late_purchase(spark: SparkSession, silver: str) -> tuple[bytes, str]:
     """A new purchase on silver's first purchase day, as a Kafka payload, and that day."""
-    first = spark.read.format("delta").load(silver).where("event_type = 'purchase'").orderBy("event_ts").first()
+    purchases = spark.read.format("delta").load(silver).where("event_type = 'purchase'").orderBy("event_ts")
+    columns = ("event_date", "schema_version", "product_id", "price_gbp", "device", "country")
+    first = purchases.select(*columns).first()  # not event_ts: PySpark cannot collect an instant on 0001-01-01
     day = first["event_date"].isoformat()
     doc = {
         "event_id": "ffffffff-ffff-4fff-bfff-000000000001",

@@ -97,11 +97,11 @@ def test_crash_after_the_silver_write_then_replay_equals_an_uninterrupted_run(sp
     real = silver_batch.idempotent_append
     calls = []
 
-    def crash_after_first_write(df, path, app_id, batch_id):
+    def crash_after_first_write(df, path, app_id, batch_id, *metadata):
         calls.append(path)
         if batch_id == 1 and len([c for c in calls if c == tables["silver"]]) == 2 and path != tables["silver"]:
             raise RuntimeError("killed between the silver and the quarantine write")
-        real(df, path, app_id, batch_id)
+        real(df, path, app_id, batch_id, *metadata)
 
     writer = SilverBatchWriter(**tables, app_id="app-crashy")
     monkeypatch.setattr(silver_batch, "idempotent_append", crash_after_first_write)

@@ -34,6 +34,7 @@ def validated(values: list[bytes | None], schema: StructType | None = None) -> l
             pa.array([INGESTED] * n, pa.timestamp("us", tz="UTC")),
             pa.array([INGESTED] * n, pa.timestamp("us", tz="UTC")),
             pa.array([date(2025, 6, 1)] * n, pa.date32()),
+            pa.array([[]] * n, to_arrow_schema(BRONZE_SCHEMA).field("headers").type),
         ],
         schema=to_arrow_schema(BRONZE_SCHEMA),
     )
