@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-build-35 scala-test bench-scala bench-spark redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status produce demo test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-build-35 scala-test bench-scala bench-spark redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass
 	$(SPARK35_PYTEST)
 	$(MVN) -f spark-scala/pom.xml verify
 	$(MVN) -f spark-scala/pom.xml -P spark35 verify
+
+test-properties: install ## The property-based (hypothesis) tests with 20x the examples make test gives them: make test-properties SCALE=50
+	LAKEHOUSE_PROPERTY_SCALE=$(or $(SCALE),20) $(PY) -m pytest -m hypothesis $(PYTEST_ARGS)
 
 test-spark35: spark35 ## tests/spark (less the Scala parity and SIGKILL tests) on Spark 3.5 / Delta 3.3.2 / Scala 2.12
 	$(SPARK35_PYTEST)

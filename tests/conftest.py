@@ -6,9 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from config.settings import Settings, load_settings
 from scripts.stack import Stack, StackInfo
+from tests.property_budget import examples
+
+hypothesis_settings.register_profile("lakehouse", max_examples=examples(100), deadline=None)
+hypothesis_settings.load_profile("lakehouse")
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "local.yml"
 

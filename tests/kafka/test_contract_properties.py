@@ -14,9 +14,10 @@ from kafka.contract import ecma_regex, load_contract, validate_payload
 from kafka.contract_fast import check_payload
 from tests.contract_events import event
 from tests.hostile_payloads import NOW, PATTERNED, near_valid_payloads, payloads, valid_payloads
+from tests.property_budget import examples
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(payloads)
 @example(event(1, user_id="u_1\n"))
 @example(event(1, country="GB\n"))
@@ -29,13 +30,13 @@ def test_the_fast_path_and_the_authority_give_one_verdict_on_every_value(raw):
         assert document == json.loads(raw, parse_float=Decimal)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(valid_payloads())
 def test_every_generated_valid_event_is_valid(raw):
     assert validate_payload(raw, now=NOW) == []
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(near_valid_payloads())
 def test_a_near_valid_event_never_crashes_a_validator(raw):
     check_payload(raw, now=NOW)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from config.settings import Settings
 from postgres.connection import PostgresConnectError, connect
+from tests.property_budget import examples
 
 DSN_ENV = "LAKEHOUSE_TEST_REDACTION_DSN"
 # Distinctive pieces of the password: any fragment libpq echoes back would carry one of them.
@@ -38,7 +39,7 @@ def redaction_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, postgres=dataclasses.replace(settings.postgres, dsn_env=DSN_ENV))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(form=st.sampled_from(sorted(FORMS)), separators=st.lists(SEPARATORS, min_size=4, max_size=4))
 @example(form="uri", separators=["", "%", "zz", ""])
 @example(form="uri", separators=["", "@", "/", ""])

@@ -20,6 +20,7 @@ from spark.silver_batch import SilverBatchWriter
 from spark.tables import ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.hostile_payloads import payloads
+from tests.property_budget import examples
 from tests.spark.silver_inputs import INGESTED, bronze_frame
 
 FORTY_DIGITS = "1.000000000000000000000000000000000000000"
@@ -82,7 +83,7 @@ def test_silver_constraints_read_the_contract_patterns_as_ecma_262(spark, tables
         rows.write.format("delta").mode("append").save(tables["silver"])
 
 
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(payloads, min_size=1, max_size=40))
 def test_every_value_in_a_micro_batch_ends_in_exactly_one_place(spark, tables, values):
     known = {r.event_id for r in spark.read.format("delta").load(tables["silver"]).select("event_id").collect()}

@@ -18,6 +18,7 @@ from spark.bronze import BRONZE_SCHEMA
 from spark.validation import validate_batches, validated_schema
 from tests.contract_events import event, event_id
 from tests.hostile_payloads import payloads
+from tests.property_budget import examples
 
 INGESTED = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
 
@@ -109,7 +110,7 @@ def test_a_valid_row_that_cannot_be_typed_is_quarantined_as_unrepresentable_and_
     assert [row["price_gbp"] for i, row in enumerate(rows) if i != 5] == [Decimal("19.99")] * 6
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(payloads, min_size=1, max_size=12))
 def test_every_value_gets_one_verdict_and_valid_ones_keep_their_exact_values(values):
     rows = validated(values)
