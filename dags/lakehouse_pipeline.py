@@ -1,4 +1,4 @@
-"""Bronze -> silver -> gold -> PostgreSQL serving -> quality checks, on the runner the config names."""
+"""Bronze -> silver -> gold -> PostgreSQL serving -> checks -> lake maintenance when due, on the configured runner."""
 
 from airflow.sdk import DAG, Asset, TaskGroup
 
@@ -11,6 +11,7 @@ from lakehouse_dags.defaults import (
     table_uri,
     timeout,
 )
+from lakehouse_dags.maintenance import maintenance_params, maintenance_tasks
 from lakehouse_dags.runners import SparkJob, jvm_job, spark_operator
 from lakehouse_dags.serving import load_task, migrate_task
 
@@ -36,6 +37,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=default_args(settings),
+    params=maintenance_params(),
     tags=["lakehouse", settings.environment, airflow_settings(settings).runner.kind],
 ):
     bronze = spark_operator(
@@ -64,14 +66,16 @@ with DAG(
     load = load_task(settings)
     with TaskGroup("quality") as quality:
         quality_tasks(settings)
+    maintenance_due, _ = maintenance_tasks(settings)
 
-    bronze >> silver >> gold >> load >> quality
+    bronze >> silver >> gold >> load >> quality >> maintenance_due
     if scala_gold:
-        silver >> spark_operator(
+        gold_scala = spark_operator(
             settings,
             scala_gold,
             task_id="gold_scala",
             timeout=timeout(settings, "gold"),
             outlets=[Asset(name=f"gold.{SCALA_MART}", uri=table_uri(settings, "gold", SCALA_MART))],
         )
+        silver >> gold_scala >> maintenance_due
     migrate_task(settings) >> load

@@ -1,4 +1,6 @@
-"""Gold's Delta I/O: rebuild or incrementally refresh the marts from silver, recording the silver version last."""
+"""Gold's Delta I/O: rebuild or incrementally refresh the marts from silver, recording the silver version last.
+
+Every mart write carries the run's ticket (spark/gold_state.py), so a zombie run cannot overwrite a newer run's rows."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from spark.gold_incremental import (
     plan_run,
     touched,
 )
+from spark.gold_state import claim, fenced, fenced_dml, read_gold_state, record
 from spark.maintenance import SMALL_FILE_PROPERTIES
 from spark.session import session_conf
 
@@ -36,7 +39,6 @@ FROM_EVENTS: dict[str, tuple[str, Callable[[DataFrame], DataFrame]]] = {
     "fct_sessions": ("session_id", fct_sessions),
 }
 MARTS = (*FROM_EVENTS, "fct_funnel_daily")
-STATE_SCHEMA = "silver_version bigint, silver_table_id string, mode string"
 MART_PROPERTIES = {**SMALL_FILE_PROPERTIES, "delta.enableChangeDataFeed": "true"}
 AUTO_COMPACT = "spark.databricks.delta.autoCompact.enabled"
 """The session setting that overrides the marts' auto-compaction table property (off during a full rebuild)."""
@@ -76,26 +78,26 @@ class GoldResult:
 
 
 def refresh_gold(spark: SparkSession, paths: GoldPaths, full_refresh: bool = False) -> GoldResult:
-    """Bring every mart up to silver's current version; the state row is written last, so a crash is redone."""
+    """Bring every mart up to silver's current version under a claimed ticket; the state row is written last, so a
+    crash is redone, and only if no newer run claimed it meanwhile."""
     current = _silver_position(spark, paths.silver)
-    previous = None if full_refresh else read_state(spark, paths.state)
-    plan = plan_run(previous, current, full_refresh)
+    seen = read_gold_state(spark, paths.state)
+    plan = plan_run(None if full_refresh else seen.position, current, full_refresh)
     if plan.mode == "noop":
         return GoldResult(plan)
+    ticket = claim(spark, paths.state, seen, plan)
     silver = spark.read.format("delta").option("versionAsOf", plan.end_version).load(paths.silver)
-    recomputed = _rebuild(spark, paths, silver) if plan.mode == "full" else _apply(spark, paths, silver, plan)
-    write_state(spark, paths.state, plan, current.table_id)
+    if plan.mode == "full":
+        recomputed = _rebuild(spark, paths, silver, ticket)
+    else:
+        recomputed = _apply(spark, paths, silver, plan, ticket)
+    record(spark, paths.state, plan, current.table_id, ticket)
     return GoldResult(plan, recomputed)
 
 
 def read_state(spark: SparkSession, state_uri: str) -> SilverPosition | None:
     """The silver table and version the last successful run processed, or None before the first run."""
-    if not DeltaTable.isDeltaTable(spark, state_uri):
-        return None
-    row = spark.read.format("delta").load(state_uri).first()
-    if row is None:
-        return None
-    return SilverPosition(row.asDict().get("silver_table_id"), int(row["silver_version"]))
+    return read_gold_state(spark, state_uri).position
 
 
 def _silver_position(spark: SparkSession, uri: str) -> SilverPosition:
@@ -108,20 +110,7 @@ def _silver_position(spark: SparkSession, uri: str) -> SilverPosition:
     return SilverPosition(table.detail().first()["id"], int(table.history(1).first()["version"]))
 
 
-def write_state(spark: SparkSession, state_uri: str, plan: GoldPlan, silver_table_id: str | None) -> None:
-    """Record the silver table and version the marts now reflect: the last write of a run (a state table from
-    before the table id was kept gains the column here)."""
-    state = spark.createDataFrame([(plan.end_version, silver_table_id, plan.mode)], STATE_SCHEMA)
-    (
-        state.withColumn("finished_at", F.current_timestamp())
-        .write.format("delta")
-        .mode("overwrite")
-        .option("overwriteSchema", "true")
-        .save(state_uri)
-    )
-
-
-def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame) -> dict[str, int]:
+def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame, ticket: int) -> dict[str, int]:
     """Every mart overwritten whole, REBUILD_THREADS at a time; fct_funnel_daily after fct_sessions, its input.
 
     Auto compaction is off for these writes: each mart is rewritten as a few files (optimized writes), so the check
@@ -129,11 +118,12 @@ def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame) -> dict[s
 
     def write(name: str) -> dict[str, int]:
         key, build = FROM_EVENTS[name]
-        _overwrite(spark, silver.transform(build), paths.mart(name), key)
+        _overwrite(spark, silver.transform(build), paths.mart(name), key, ticket)
         written = {name: _rows_written(spark, paths.mart(name))}
         if name == "fct_sessions":
             sessions = spark.read.format("delta").load(paths.mart(name))
-            _overwrite(spark, sessions.transform(fct_funnel_daily), paths.mart("fct_funnel_daily"), "event_date")
+            funnel = sessions.transform(fct_funnel_daily)
+            _overwrite(spark, funnel, paths.mart("fct_funnel_daily"), "event_date", ticket)
             written["fct_funnel_daily"] = _rows_written(spark, paths.mart("fct_funnel_daily"))
         return written
 
@@ -150,7 +140,7 @@ def _rows_written(spark: SparkSession, uri: str) -> int:
     return int(metrics.get("numOutputRows", 0))
 
 
-def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldPlan) -> dict[str, int]:
+def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldPlan, ticket: int) -> dict[str, int]:
     missing = [name for name in MARTS if not DeltaTable.isDeltaTable(spark, paths.mart(name))]
     if missing:
         raise GoldStateError(
@@ -165,11 +155,12 @@ def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldP
         recomputed = {"fct_purchases_daily": len(purchase_days)}
         if purchase_days:
             daily = silver.where(in_dates("event_date", purchase_days)).transform(fct_purchases_daily)
-            _replace_days(daily, paths.mart("fct_purchases_daily"), purchase_days)
-        recomputed.update(_refresh_sessions(spark, paths, silver, changed, changed_days))
+            _replace_days(daily, paths.mart("fct_purchases_daily"), purchase_days, ticket)
+        recomputed.update(_refresh_sessions(spark, paths, silver, changed, changed_days, ticket))
         for name, key, build in (("dim_users", "user_id", dim_users), ("dim_products", "product_id", dim_products)):
             keys = touched(changed, key)
-            _merge_keys(spark, paths.mart(name), silver.join(keys, key, "left_semi").transform(build), keys, key)
+            fresh = silver.join(keys, key, "left_semi").transform(build)
+            _merge_keys(spark, paths.mart(name), fresh, keys, key, ticket)
             recomputed[name] = keys.count()
         return recomputed
     finally:
@@ -201,17 +192,17 @@ def _read_changes(spark: SparkSession, uri: str, plan: GoldPlan) -> tuple[DataFr
 
 
 def _refresh_sessions(
-    spark: SparkSession, paths: GoldPaths, silver: DataFrame, changed: DataFrame, changed_days: set[date]
+    spark: SparkSession, paths: GoldPaths, silver: DataFrame, changed: DataFrame, changed_days: set[date], ticket: int
 ) -> dict[str, int]:
     """Recompute touched sessions, then the funnel of every day any of them started on, before or after."""
     keys = touched(changed, "session_id")
     known = spark.read.format("delta").load(paths.mart("fct_sessions")).join(keys, "session_id", "left_semi")
     days = changed_days | {row["event_date"] for row in known.transform(days_spanned).collect()}
     events = silver.where(in_dates("event_date", days)).join(keys, "session_id", "left_semi")
-    _merge_keys(spark, paths.mart("fct_sessions"), events.transform(fct_sessions), keys, "session_id")
+    _merge_keys(spark, paths.mart("fct_sessions"), events.transform(fct_sessions), keys, "session_id", ticket)
     sessions = spark.read.format("delta").load(paths.mart("fct_sessions"))
     funnel = sessions.where(in_dates("session_date", days)).transform(fct_funnel_daily)
-    _replace_days(funnel, paths.mart("fct_funnel_daily"), days)
+    _replace_days(funnel, paths.mart("fct_funnel_daily"), days, ticket)
     return {"fct_sessions": keys.count(), "fct_funnel_daily": len(days)}
 
 
@@ -226,27 +217,31 @@ def _create_if_missing(spark: SparkSession, uri: str, schema: StructType, key: s
     builder.execute()
 
 
-def _overwrite(spark: SparkSession, mart: DataFrame, uri: str, key: str) -> None:
+def _overwrite(spark: SparkSession, mart: DataFrame, uri: str, key: str, ticket: int | None = None) -> None:
+    """Replace the whole mart; fenced by the run's ticket (scripts/bench_scala.py times it unfenced)."""
     _create_if_missing(spark, uri, mart.schema, key)
-    mart.write.format("delta").mode("overwrite").save(uri)
+    writer = mart.write.format("delta").mode("overwrite")
+    (writer if ticket is None else fenced(writer, ticket)).save(uri)
 
 
-def _replace_days(mart: DataFrame, uri: str, days: set[date]) -> None:
+def _replace_days(mart: DataFrame, uri: str, days: set[date], ticket: int) -> None:
     """Atomically replace exactly these days' rows (days with no rows left simply disappear)."""
-    mart.write.format("delta").mode("overwrite").option("replaceWhere", in_dates("event_date", days)).save(uri)
+    writer = mart.write.format("delta").mode("overwrite").option("replaceWhere", in_dates("event_date", days))
+    fenced(writer, ticket).save(uri)
 
 
-def _merge_keys(spark: SparkSession, uri: str, fresh: DataFrame, keys: DataFrame, key: str) -> None:
+def _merge_keys(spark: SparkSession, uri: str, fresh: DataFrame, keys: DataFrame, key: str, ticket: int) -> None:
     """Make the mart's rows for `keys` equal `fresh`: insert, update only if different, delete if gone."""
     columns = fresh.columns
     source = keys.join(fresh.withColumn("_fresh", F.lit(True)), key, "left")
     values = {c: f"s.`{c}`" for c in columns}
-    (
+    merge = (
         DeltaTable.forPath(spark, uri)
         .alias("t")
         .merge(source.alias("s"), f"t.`{key}` = s.`{key}`")
         .whenMatchedDelete(condition="s._fresh IS NULL")
         .whenMatchedUpdate(condition=differs([c for c in columns if c != key]), set=values)
         .whenNotMatchedInsert(condition="s._fresh IS NOT NULL", values=values)
-        .execute()
     )
+    with fenced_dml(spark, ticket):
+        merge.execute()

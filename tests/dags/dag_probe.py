@@ -17,6 +17,7 @@ for dag in bag.dags.values():
         "catchup": dag.catchup,
         "max_active_runs": dag.max_active_runs,
         "tags": sorted(dag.tags),
+        "params": dag.params.dump(),
         "tasks": {{
             t.task_id: {{
                 "type": type(t).__name__,

@@ -29,7 +29,7 @@ def test_bundle_imports_with_only_itself_on_the_path(config: str, airflow_home: 
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(parse_marked(result.stdout, "REPORT"))
     assert report["errors"] == {}
-    assert set(report["dags"]) == {"lakehouse_pipeline", "lakehouse_maintenance"}
+    assert set(report["dags"]) == {"lakehouse_pipeline"}
     assert report["heavy_modules"] == []
     assert (bundle / "config" / "deployed.yml").read_text() == (REPO / "config" / config).read_text()
     assert not (bundle / "spark").exists()
@@ -73,7 +73,7 @@ def test_bad_config_is_a_dag_import_error_naming_the_key(write_config, airflow_h
     )
     assert result.returncode == 0, result.stderr[-3000:]
     errors = json.loads(parse_marked(result.stdout, "REPORT"))["errors"]
-    assert set(errors) == {"lakehouse_pipeline.py", "lakehouse_maintenance.py"}
+    assert set(errors) == {"lakehouse_pipeline.py"}
     for message in errors.values():
         assert "key 'airflow.runner.artifacts.config_uri' is 'https://example.com/gcp.yml'" in message
         assert "deployed.yml" in message

@@ -22,25 +22,28 @@ def test_marts_match_the_loader() -> None:
 
 
 def test_rows_vs_gold_reports_each_difference() -> None:
-    from lakehouse_dags.checks import rows_vs_gold
+    from lakehouse_dags.checks import GoldMart, rows_vs_gold
 
     audited = {t: ("id-1", 4) for t in MARTS if t != "fct_sessions"}
-    gold = {t: ("id-1", 4, 10) for t in MARTS}
-    gold["dim_users"] = ("id-1", 5, 10)
+    gold = {t: GoldMart("id-1", 4, 10, 0) for t in MARTS}
+    gold["dim_users"] = GoldMart("id-1", 5, 10, 3)
     serving = {t: 10 for t in MARTS}
     serving["dim_products"] = 8
     found = [str(m) for m in rows_vs_gold(audited, gold, serving)]
     assert found == [
-        "gold dim_users version published to serving vs gold's current: expected 5, got 4 (off by -1)",
+        "gold dim_users rows changed after v4, the version published to serving (gold is at v5): expected 0, got 3 "
+        "(off by +3)",
         "serving.dim_products rows vs gold v4: expected 10, got 8 (off by -2)",
         "pipeline.load_audit has no successful load of serving.fct_sessions: expected a row, got none",
     ]
 
 
-def test_rows_vs_gold_passes_when_equal() -> None:
-    from lakehouse_dags.checks import rows_vs_gold
+def test_rows_vs_gold_passes_when_equal_and_when_gold_moved_without_data() -> None:
+    from lakehouse_dags.checks import GoldMart, rows_vs_gold
 
-    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: ("i", 2, 7) for t in MARTS}, {t: 7 for t in MARTS}) == []
+    serving = {t: 7 for t in MARTS}
+    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: GoldMart("i", 2, 7, 0) for t in MARTS}, serving) == []
+    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: GoldMart("i", 4, 7, 0) for t in MARTS}, serving) == []
 
 
 def test_revenue_mismatch_fails_with_the_amount() -> None:
@@ -151,3 +154,64 @@ def test_webhook_receives_the_alert_and_failures_never_raise(monkeypatch, caplog
         assert any(m.startswith("alert webhook alerts not posted:") for m in caplog.messages)
     finally:
         server.shutdown()
+
+
+class _ServingHook:
+    """What check_rows_match_gold asks PostgreSQL: the latest audited loads and each serving table's row count."""
+
+    def __init__(self, audited: dict[str, tuple[str, int]], rows: int) -> None:
+        self.audited, self.rows = audited, rows
+
+    def get_records(self, sql: str) -> list[tuple]:
+        return [(table, table_id, version) for table, (table_id, version) in self.audited.items()]
+
+    def get_first(self, sql: str) -> tuple:
+        return (self.rows,)
+
+
+def _gold_marts(root) -> dict[str, str]:
+    """Each mart as a two-file delta-rs table with its key column and the change data feed on, as gold has."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    from lakehouse_dags.checks import KEYS
+
+    values = {"event_date": [date(2025, 6, 1), date(2025, 6, 2)]}
+    uris = {}
+    for table, (key,) in KEYS.items():
+        uris[table] = str(root / "gold" / table)
+        for value in values.get(key, ["a", "b"]):
+            write_deltalake(
+                uris[table],
+                pa.table({key: [value], "n": [1]}),
+                mode="append",
+                configuration={"delta.enableChangeDataFeed": "true"},
+            )
+    return uris
+
+
+def test_rows_match_gold_passes_after_an_optimize_and_fails_on_unpublished_data(tmp_path, monkeypatch) -> None:
+    """OPTIMIZE (maintenance, or anyone) committing to gold between the load and the checks changes no data."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from lakehouse_dags import checks
+
+    uris = _gold_marts(tmp_path)
+    audited = {t: (DeltaTable(uri).metadata().id, DeltaTable(uri).version()) for t, uri in uris.items()}
+    settings = SimpleNamespace(storage=SimpleNamespace(table_uri=lambda layer, name: str(tmp_path / layer / name)))
+    monkeypatch.setattr(checks, "_settings", lambda: settings)
+    monkeypatch.setattr(checks, "_hook", lambda conn_id: _ServingHook(audited, 2))
+
+    for uri in uris.values():
+        DeltaTable(uri).optimize.compact()
+    assert DeltaTable(uris["dim_users"]).version() == audited["dim_users"][1] + 1
+    assert checks.check_rows_match_gold("pg") == str({t: 2 for t in MARTS})
+
+    write_deltalake(uris["dim_users"], pa.table({"user_id": ["c"], "n": [1]}), mode="append")
+    with pytest.raises(checks.QualityCheckError) as caught:
+        checks.check_rows_match_gold("pg")
+    assert str(caught.value) == (
+        "quality check rows_match_gold failed, 1 difference(s): gold dim_users rows changed after v1, the version "
+        "published to serving (gold is at v3): expected 0, got 1 (off by +1)"
+    )

@@ -30,7 +30,7 @@ def report(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 def test_every_dag_file_imports_without_errors(report: dict) -> None:
     assert report["errors"] == {}
     assert {Path(d["fileloc"]).name for d in report["dags"].values()} == {p.name for p in DAG_FILES}
-    assert set(report["dags"]) == {"lakehouse_pipeline", "lakehouse_maintenance"}
+    assert set(report["dags"]) == {"lakehouse_pipeline"}
 
 
 def test_no_spark_or_lake_code_is_imported_at_parse(report: dict) -> None:
@@ -80,11 +80,33 @@ def test_assets_published_for_silver_gold_and_serving(report: dict) -> None:
     assert tasks["load_serving"]["outlets"] == [f"postgres://127.0.0.1:5433/lakehouse/serving/{t}" for t in marts]
 
 
-def test_maintenance_is_weekly_on_the_same_runner(report: dict) -> None:
-    dag = report["dags"]["lakehouse_maintenance"]
-    assert dag["schedule"] == "0 3 * * 0"
-    assert dag["tasks"]["maintenance"]["type"] == "BashOperator"
-    assert dag["tasks"]["maintenance"]["timeout_s"] == 3600
+def _ancestors(tasks: dict, task_id: str) -> set[str]:
+    found: set[str] = set()
+    pending = list(tasks[task_id]["upstream"])
+    while pending:
+        current = pending.pop()
+        if current not in found:
+            found.add(current)
+            pending += tasks[current]["upstream"]
+    return found
+
+
+def test_maintenance_ends_the_pipeline_run_after_every_lake_task(report: dict) -> None:
+    """No DAG but the pipeline touches the lake, and its OPTIMIZE/VACUUM/ALTER waits for every other task of the
+    run: with max_active_runs=1 nothing of the pipeline can run beside it (issue 18, item 7d)."""
+    assert set(report["dags"]) == {"lakehouse_pipeline"}
+    dag = report["dags"]["lakehouse_pipeline"]
+    tasks = dag["tasks"]
+    assert dag["max_active_runs"] == 1
+    assert tasks["maintenance"]["type"] == "BashOperator"
+    assert tasks["maintenance"]["timeout_s"] == 3600
+    assert tasks["maintenance"]["upstream"] == ["maintenance_due"]
+    assert tasks["maintenance_due"]["type"] == "ShortCircuitOperator"
+    assert tasks["maintenance_due"]["upstream"] == sorted(
+        ["gold_scala", *(t for t in tasks if t.startswith("quality."))]
+    )
+    assert _ancestors(tasks, "maintenance") == set(tasks) - {"maintenance"}
+    assert dag["params"] == {"maintenance": False}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

@@ -117,7 +117,7 @@ def test_pipeline_dag_publishes_gold_exactly_and_reconciles(isolated: Settings, 
     states = task_states(airflow_home)
     quality = {task: state for task, state in states.items() if task.startswith("quality.")}
     assert quality, f"no quality check task ran: {states}"
-    assert set(states.values()) == {"success"}, states
+    assert {t: s for t, s in states.items() if s != "success"} == {"maintenance": "skipped"}, states
     assert states.get("gold_scala") == "success", f"the Scala gold task did not run: {states}"
 
     for mart in MARTS:

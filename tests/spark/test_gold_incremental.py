@@ -92,10 +92,10 @@ def scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> I
     _append(spark, silver, MOVING)
     original = gold_tables._replace_days
 
-    def crash_on_funnel(mart, uri, days):
+    def crash_on_funnel(mart, uri, *rest):
         if uri.endswith("fct_funnel_daily"):
             raise RuntimeError("simulated crash after fct_sessions was merged")
-        original(mart, uri, days)
+        original(mart, uri, *rest)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gold_tables, "_replace_days", crash_on_funnel)
@@ -229,9 +229,9 @@ def test_full_rebuild_writes_without_auto_compaction_and_restores_the_session(sp
     seen: dict[str, str | None] = {}
     original = gold_tables._overwrite
 
-    def recording(spark_, mart, uri, key):
+    def recording(spark_, mart, uri, *rest):
         seen[uri.rsplit("/", 1)[1]] = spark_.conf.get(gold_tables.AUTO_COMPACT, None)
-        original(spark_, mart, uri, key)
+        original(spark_, mart, uri, *rest)
 
     monkeypatch.setattr(gold_tables, "_overwrite", recording)
     spark.conf.set(gold_tables.AUTO_COMPACT, "true")
@@ -253,10 +253,10 @@ def test_a_failing_mart_fails_the_rebuild_and_writes_no_state(spark, tmp_path, m
     _append(spark, silver, BATCH_1)
     original = gold_tables._overwrite
 
-    def failing(spark_, mart, uri, key):
+    def failing(spark_, mart, uri, *rest):
         if uri.endswith("dim_products"):
             raise RuntimeError("simulated failure writing dim_products")
-        original(spark_, mart, uri, key)
+        original(spark_, mart, uri, *rest)
 
     monkeypatch.setattr(gold_tables, "_overwrite", failing)
     with pytest.raises(RuntimeError, match="dim_products"):
