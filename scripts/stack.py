@@ -87,8 +87,9 @@ class Stack:
             running = {svc.name: svc.pid_file.process() for svc in services}
             missing = [svc for svc in services if running[svc.name] is None]
             for svc in missing:
-                svc.pid_file.remove()
                 ensure_ports_free(svc.name, svc.ports(), self.settings.source)
+            for svc in missing:
+                svc.pid_file.remove()
             if not self.settings.uses_embedded_postgres():
                 self._check_external_postgres()
             secret = self.kafka.secret()

@@ -138,7 +138,6 @@ def _isolate_unrepresentable(
     documents = list(accepted)
     for index, error in _unconvertible(documents, list(range(len(documents))), parsed, targets):
         documents[index] = None
-        accepted[index] = None
         reasons[index] = [
             {"reason": UNREPRESENTABLE, "field": None, "detail": _text(f"{type(error).__name__}: {error}")}
         ]

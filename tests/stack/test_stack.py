@@ -105,6 +105,26 @@ def test_taken_port_is_named_and_nothing_starts(tmp_path, monkeypatch, capsys):
     assert not port_answers(settings.stack.kafka.port)
 
 
+def test_pid_file_is_kept_when_its_port_is_taken(tmp_path, monkeypatch):
+    """A pid file this tree does not recognise (another checkout's broker, sharing the state dir) must survive a
+    refused start: deleting it would orphan a live server that its own tree can then never stop."""
+    settings = _isolated_settings(monkeypatch, tmp_path)
+    stack = Stack(settings)
+    holder = subprocess.Popen(["sleep", "600"])
+    try:
+        stack.postgres.pid_file.path.parent.mkdir(parents=True, exist_ok=True)
+        stack.postgres.pid_file.write(holder.pid)
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", settings.stack.postgres.port))
+            squatter.listen()
+            with pytest.raises(StackError, match="already in use"):
+                stack.up()
+        assert stack.postgres.pid_file.path.read_text().strip() == str(holder.pid)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.parametrize("password", ["Sup3r%zzS3cret", "Sup3r@S3cret", "Sup3r%ffS3cret"])
 def test_bad_external_dsn_is_reported_without_its_password(password, tmp_path, monkeypatch, capsys):
     settings = _isolated_settings(monkeypatch, tmp_path)
