@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run scala-build scala-build-35 scala-test bench-scala bench-spark redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,8 +92,17 @@ replay: install ## Rebuild silver, quarantine and metrics from bronze (new sibli
 dags-bundle: install ## Assemble .local/dist/dags (DAGs + config + postgres + requirements): make dags-bundle CONFIG=...
 	$(PY) -m scripts.build_dag_bundle --config $(CONFIG)
 
-airflow-run: stack-up spark-archive $(SCALA_JAR) ## Run lakehouse_pipeline once with `airflow dags test` (AIRFLOW_HOME=.local/airflow)
+airflow-run: stack-up spark-archive $(SCALA_JAR) ## Run lakehouse_pipeline once like `airflow dags test`, task logs under .local/airflow/logs
 	$(PY) -m scripts.run_dag_local --config $(CONFIG) $(ARGS)
+
+airflow-ui: install ## Start Airflow's UI on the latest demo run (ARGS="--airflow-home DIR --port N"); prints the URL and login
+	$(PY) -m scripts.airflow_ui $(ARGS)
+
+airflow-ui-stop: ## Stop the Airflow UI that make airflow-ui started (by pid)
+	@if [ -x $(PY) ]; then $(PY) -m scripts.airflow_ui --stop; fi
+
+screenshots: install ## PNGs of the latest demo run in Airflow's UI (graph, grid, a task log; needs chromium): .local/demo/screenshots/
+	$(PY) -m scripts.screenshots $(ARGS)
 
 stack-up: install ## Start the local Kafka broker and PostgreSQL (idempotent)
 	$(PY) -m scripts.stack up
@@ -109,6 +118,9 @@ produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 -
 
 demo: stack-up $(SCALA_JAR) ## Run the pipeline end to end on the embedded defaults
 	$(PY) -m scripts.demo
+
+report: install ## Build the run report (.local/demo/report.html) of the latest demo, or any lake: make report ARGS="--out r.html"
+	$(PY) -m scripts.report $(ARGS)
 
 test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass, then ScalaTest on Spark 4 and on Spark 3.5
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -138,12 +138,21 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class StreamPorts:
+    """Each stream driver's UI port, where Prometheus scrapes /metrics/prometheus/ (spark/stream_metrics.py)."""
+
+    bronze: int
+    silver: int
+
+
+@dataclass(frozen=True)
 class StreamSettings:
     trigger: Literal["available-now", "continuous"] = "available-now"
     processing_time: str = "30 seconds"
     max_offsets_per_trigger: int = 200_000
     max_files_per_trigger: int = 1000
     starting_offsets: Literal["earliest", "latest"] = "earliest"
+    prometheus_ports: StreamPorts | None = None
 
 
 @dataclass(frozen=True)
@@ -259,6 +268,32 @@ class AirflowSettings:
     max_retry_delay_s: int = 3600
     retry_backoff_multiplier: int = 2
     timeouts: TaskTimeouts = field(default_factory=TaskTimeouts)
+    mode: Literal["batch", "streaming"] = "batch"
+    dagrun_timeout_s: int = 14400
+    deadline_s: int | None = 7200
+    silver_poll_s: int = 30
+
+
+@dataclass(frozen=True)
+class LineageTransport:
+    """Where OpenLineage events go: local files (one per emitter, under `directory`), an HTTP endpoint (Marquez,
+    or a Purview / Fabric ingestion function), or Google's Data Lineage API (gcplineage); see docs/lineage.md."""
+
+    kind: Literal["file", "http", "gcplineage"]
+    directory: str | None = None
+    url: str | None = None
+    endpoint: str = "api/v1/lineage"
+    api_key_env: str | None = None
+    project_id: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class LineageSettings:
+    """OpenLineage from Airflow's tasks and from the Spark jobs they start, in one job namespace."""
+
+    namespace: str
+    transport: LineageTransport
 
 
 @dataclass(frozen=True)
@@ -270,6 +305,7 @@ class Settings:
     spark: SparkSettings = field(default_factory=SparkSettings)
     stack: StackSettings | None = None
     airflow: AirflowSettings | None = None
+    lineage: LineageSettings | None = None
     source: str = ""
 
     def postgres_dsn(self) -> str:

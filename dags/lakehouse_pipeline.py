@@ -12,6 +12,7 @@ from lakehouse_dags.defaults import (
     timeout,
 )
 from lakehouse_dags.maintenance import maintenance_params, maintenance_tasks
+from lakehouse_dags.operability import dag_arguments
 from lakehouse_dags.runners import SparkJob, jvm_job, spark_operator
 from lakehouse_dags.serving import load_task, migrate_task
 
@@ -38,13 +39,14 @@ with DAG(
     max_active_runs=1,
     default_args=default_args(settings),
     params=maintenance_params(),
-    tags=["lakehouse", settings.environment, airflow_settings(settings).runner.kind],
+    **dag_arguments(settings, "batch"),
 ):
     bronze = spark_operator(
         settings,
         SparkJob("bronze", ("--trigger", "available-now")),
         task_id="bronze",
         timeout=timeout(settings, "bronze"),
+        outlets=[Asset(name="bronze.events", uri=table_uri(settings, "bronze", "events"))],
     )
     silver = spark_operator(
         settings,

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
@@ -27,6 +28,7 @@ from kafka.admin import delete_topics
 from kafka.client_config import client_config
 from scripts import build_archive, run_dag_local
 from scripts.reconcile import lake_rows, revenue_rows
+from scripts.report import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".local" / "demo"
@@ -78,12 +80,63 @@ def psql_command(settings: Settings, shown_dsn: str) -> str:
     return f'psql "${settings.postgres.dsn_env}" {query}  # {shown_dsn}'
 
 
-def print_table(title: str, rows: list[tuple[str, object, object, bool]]) -> None:
+LAKE_TO_TOPIC = {
+    "bronze rows": "delivered",
+    "silver rows (ids match)": "silver (valid, unique)",
+    "duplicates skipped": "duplicates",
+}
+"""The lake's ledger rows (scripts.reconcile) that state the same fact as a row of the topic's read-back
+(kafka.topic_audit), so each fact is printed once, with both findings side by side."""
+
+Row = tuple[str, object, object, bool]
+LedgerRow = tuple[str, object, object | None, object | None, bool]
+
+
+def topic_name(lake_name: str) -> str:
+    if lake_name.startswith("quarantined: "):
+        return "quarantine: " + lake_name.removeprefix("quarantined: ")
+    return LAKE_TO_TOPIC.get(lake_name, lake_name)
+
+
+def ledger(topic: list[Row], lake: list[Row]) -> list[LedgerRow]:
+    """One row per fact: (what, expected, found in the topic or None, found in the lake or None, both agree).
+    With no lake rows (the DAG failed), the topic's rows alone."""
+    by_name = {row[0]: row for row in topic}
+    rows: list[LedgerRow] = []
+    for what, expected, found, ok in lake:
+        match = by_name.pop(topic_name(what), None)
+        topic_found = None if match is None else match[2]
+        rows.append((what, expected, topic_found, found, ok and (match is None or match[3])))
+    rows += [(what, expected, found, None, ok) for what, expected, found, ok in by_name.values()]
+    return rows
+
+
+def count(value: object | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def money(value: object) -> str:
+    """An exact decimal with thousands separators, as the counts are shown: 1,234,567.89."""
+    return f"{Decimal(str(value)):,}"
+
+
+def print_ledger(rows: list[LedgerRow]) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"\n  {title:{width}}  {'expected':>12}  {'found':>12}")
-    for what, expected, found, ok in rows:
-        fmt = (lambda v: f"{v:>12,}") if isinstance(expected, int) else (lambda v: f"{v!s:>12}")
-        print(f"  {what:{width}}  {fmt(expected)}  {fmt(found)}  {'ok' if ok else 'MISMATCH'}")
+    print(f"\n  {'conservation ledger':{width}}  {'expected':>12}  {'topic':>12}  {'lake':>12}")
+    for what, expected, topic, lake, ok in rows:
+        print(
+            f"  {what:{width}}  {count(expected):>12}  {count(topic):>12}  {count(lake):>12}  "
+            + ("ok" if ok else "MISMATCH")
+        )
+
+
+def print_revenue(rows: list[Row], verdict: str) -> None:
+    """revenue_gbp as each layer sums it (scripts.reconcile's rows: silver is what the others must equal)."""
+    labels = [what.removeprefix("revenue_gbp: ") for what, *_ in rows]
+    width = max(len(label) for label in [*labels, "revenue_gbp"])
+    print(f"\n  {'revenue_gbp':{width}}  {'sum':>16}  {verdict}")
+    for label, (_, _, found, ok) in zip(labels, rows, strict=True):
+        print(f"  {label:{width}}  {money(found):>16}  {'ok' if ok else 'MISMATCH'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,28 +176,29 @@ def main(argv: list[str] | None = None) -> int:
 
     outcomes = topic_audit.classify(topic_audit.read_topic(settings), now=datetime.now(UTC))
     broker = topic_audit.reconcile(run.manifest, outcomes)
-    print_table("broker (topic read back)", broker)
+    topic_ok = all(ok for *_, ok in broker)
+    print(f"topic read back: {'matches the manifest' if topic_ok else 'MISMATCH (see the ledger below)'}")
 
     config = Path(settings.source).resolve()
-    build_archive.main([])
-    print("\nrunning the lakehouse_pipeline DAG (bronze -> silver -> gold -> load -> checks) with airflow dags test")
+    build_archive.build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)
     airflow_home = run_dir / "airflow"
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # task logs stay in <airflow_home>/logs
+    print(f"\nrunning the lakehouse_pipeline DAG (task logs: {airflow_home / 'logs'})")
     dag_ok = run_dag_local.main(["--config", str(config), "--airflow-home", str(airflow_home)]) == 0
-    lake, money, money_verdict = [], [], "not reached"
+    lake, revenue, revenue_verdict = [], [], "not reached"
     if dag_ok:
         lake = lake_rows(settings, run.manifest)
-        money, money_verdict = revenue_rows(settings)
-        print_table("lake (Delta tables)", lake)
-        print_table("money", money)
-    rows = broker + lake + money
+        revenue, revenue_verdict = revenue_rows(settings)
+    print_ledger(ledger(broker, lake))
+    if revenue:
+        print_revenue(revenue, revenue_verdict)
+    rows = broker + lake + revenue
     verdict = dag_ok and all(ok for *_, ok in rows)
     print(
         f"\nverdict: {'PASS' if verdict else 'FAIL'}: "
         + (
             "every event is accounted for and revenue agrees across silver, gold and PostgreSQL"
             if verdict
-            else ("the DAG run failed: see the task logs above" if not dag_ok else "see MISMATCH rows")
+            else ("the DAG run failed: see the failed task's lines above" if not dag_ok else "see MISMATCH rows")
         )
     )
 
@@ -156,17 +210,19 @@ def main(argv: list[str] | None = None) -> int:
         "postgres": shown_dsn,
         "dag_run": "success" if dag_ok else "failed",
         "rows": [{"what": w, "expected": e, "found": f, "ok": ok} for w, e, f, ok in rows],
-        "revenue": money_verdict,
+        "revenue": revenue_verdict,
         "verdict": "pass" if verdict else "fail",
     }
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
     (DEMO_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    print(f"summary: {DEMO_DIR / 'summary.json'}")
-    print(f"query the marts:  {psql_command(settings, shown_dsn)}")
-    print(
-        f"Airflow UI:       AIRFLOW_HOME={airflow_home} PYTHONPATH=. .venv/bin/airflow standalone"
-        "  (then http://localhost:8080)"
+    report = write_report(
+        settings, DEMO_DIR / "report.html", summary=DEMO_DIR / "summary.json", airflow_home=airflow_home
     )
+    print(f"summary:          {DEMO_DIR / 'summary.json'}")
+    print(f"run report:       {report}")
+    print(f"lineage events:   {run_dir / 'lineage'}")
+    print(f"query the marts:  {psql_command(settings, shown_dsn)}")
+    print("Airflow UI:       make airflow-ui  (this run's DAG graph, task states and logs; make airflow-ui-stop)")
     return 0 if verdict else 1
 
 

@@ -1,10 +1,12 @@
-"""Usage: python -m scripts.run_dag_local [--config PATH] [--dag lakehouse_pipeline] [--date YYYY-MM-DD]
+"""Usage: python -m scripts.run_dag_local [--config PATH] [--dag lakehouse_pipeline] [--date ISO-8601]
                                        [--airflow-home DIR]
 
-Runs one DAG end to end on this machine with `airflow dags test` (no scheduler): AIRFLOW_HOME is
---airflow-home (default .local/airflow), the DAG folder is dags/, and the Postgres connection comes from the
-config's DSN through AIRFLOW_CONN_<ID> in the environment, so no secret is written to a file. Exits non-zero
-if any task fails.
+Runs one DAG end to end on this machine like `airflow dags test` (no scheduler; scripts.dag_test_logged, which
+also writes each task's log where Airflow's UI reads it): AIRFLOW_HOME is --airflow-home (default
+.local/airflow), whose airflow.cfg is pinned to the DAG folder dags/ without Airflow's examples so that a UI
+started on it later shows this project's DAGs, and the Postgres connection comes from the config's DSN through
+AIRFLOW_CONN_<ID> in the environment, so no secret is written to a file. Prints a line per task state change;
+exits non-zero if any task fails, after printing the failed task's last log lines and the log's path.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import argparse
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 from config.settings import CONFIG_ENV_VAR, ConfigError, load_settings
@@ -28,6 +29,7 @@ QUIET_AIRFLOW_WARNINGS = (
     "ignore:GitWildMatchPattern:DeprecationWarning",
 )
 """Airflow's own warnings about optional graph rendering and a deprecated pathspec name: noise in every run."""
+PINNED_OPTIONS = {("core", "dags_folder"): str(ROOT / "dags"), ("core", "load_examples"): "False"}
 
 
 def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
@@ -36,6 +38,14 @@ def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
     if settings.airflow is None:
         raise ConfigError(f"{config}: missing key 'airflow': add the section from config/local.yml")
     conn_var = "AIRFLOW_CONN_" + settings.airflow.postgres_conn_id.upper()
+    from config.lineage import airflow_env as lineage_env
+
+    # The run's OpenLineage events, Airflow's and its Spark jobs', beside its Airflow home (<run>/lineage); the
+    # provider's file transport does not create the folder.
+    lineage_dir = home.parent / "lineage"
+    lineage = lineage_env(settings, lineage_dir)
+    if lineage:
+        lineage_dir.mkdir(parents=True, exist_ok=True)
     paths = [str(ROOT), str(ROOT / "dags"), os.environ.get("PYTHONPATH", "")]
     warnings = [os.environ.get("PYTHONWARNINGS", ""), *QUIET_AIRFLOW_WARNINGS]
     return {
@@ -48,19 +58,47 @@ def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
         "PYTHONWARNINGS": ",".join(w for w in warnings if w),
         CONFIG_ENV_VAR: str(config.resolve()),
         conn_var: settings.postgres_dsn(),
+        **lineage,
     }
 
 
-def run(argv: list[str], env: dict[str, str]) -> int:
-    print("+ " + " ".join(argv), flush=True)
-    return subprocess.run(argv, env=env, cwd=ROOT, check=False).returncode
+def pin_options(cfg: str, options: dict[tuple[str, str], str]) -> str:
+    """airflow.cfg's text with each (section, key) set to its value: the key's line replaced in place, or added
+    under the section's header (a missing section is appended); comments and every other line kept."""
+    lines = cfg.splitlines()
+    for (section, key), value in options.items():
+        header = f"[{section}]"
+        if header not in (line.strip() for line in lines):
+            lines += ["", header]
+        start = next(i for i, line in enumerate(lines) if line.strip() == header) + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        at = next((i for i in range(start, end) if lines[i].split("=", 1)[0].strip() == key), None)
+        if at is None:
+            lines.insert(start, f"{key} = {value}")
+        else:
+            lines[at] = f"{key} = {value}"
+    return "\n".join(lines) + "\n"
+
+
+def pin_airflow_cfg(home: Path) -> None:
+    """Write this project's DAG folder and no examples into the home's airflow.cfg, so that any Airflow command
+    started on it later (the UI: make airflow-ui) shows our DAGs, not the environment's or Airflow's examples."""
+    cfg = home / "airflow.cfg"
+    cfg.write_text(pin_options(cfg.read_text(encoding="utf-8"), PINNED_OPTIONS), encoding="utf-8")
+
+
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run an airflow command quietly; its output is for when it fails."""
+    return subprocess.run(argv, env=env, cwd=ROOT, check=False, capture_output=True, text=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.run_dag_local", description=__doc__.splitlines()[3])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "local.yml")
     parser.add_argument("--dag", default="lakehouse_pipeline", help="DAG id (default lakehouse_pipeline)")
-    parser.add_argument("--date", default=datetime.now(UTC).date().isoformat(), help="logical date (default today)")
+    parser.add_argument(
+        "--date", help="logical date or time, ISO-8601 (default now, so the run's start and duration are real)"
+    )
     parser.add_argument(
         "--airflow-home", type=Path, default=AIRFLOW_HOME, help="AIRFLOW_HOME, created and migrated if new"
     )
@@ -81,13 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "airflow.db").is_file():
-        code = run([str(AIRFLOW), "db", "migrate"], env)
-        if code:
-            print(f"error: `airflow db migrate` failed (exit {code}) in {home}", file=sys.stderr)
-            return code
-    code = run([str(AIRFLOW), "dags", "test", args.dag, args.date], env)
+        migrate = run([str(AIRFLOW), "db", "migrate"], env)
+        if migrate.returncode:
+            print(migrate.stdout[-4000:] + migrate.stderr[-4000:], file=sys.stderr)
+            print(f"error: `airflow db migrate` failed (exit {migrate.returncode}) in {home}", file=sys.stderr)
+            return migrate.returncode
+    pin_airflow_cfg(home)
+    date = ["--logical-date", args.date] if args.date else []
+    command = [sys.executable, "-m", "scripts.dag_test_logged", args.dag, *date]
+    code = subprocess.run(command, env=env, cwd=ROOT, check=False).returncode
     if code:
-        print(f"error: DAG {args.dag} failed for {args.date} (exit {code}); task logs: {home}/logs")
+        print(f"error: DAG {args.dag} failed (exit {code}); every task's log: {home / 'logs'}", file=sys.stderr)
     return code
 
 

@@ -12,6 +12,7 @@ from pyspark.sql import SparkSession
 
 from config.local_jvm import driver_java_options, local_driver_conf, local_jars
 from config.settings import Settings
+from spark.stream_metrics import stream_driver_conf
 
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
@@ -30,7 +31,7 @@ sets the same (spark-scala GoldSession; tests/spark/test_spark_session.py checks
 
 def build_session(settings: Settings, app_name: str) -> SparkSession:
     """Delta, UTC, Spark 4 SQL semantics and sized shuffles; local master, memory, JVM flags and jars only if no
-    cluster set them.
+    cluster set them; a stream's driver (app_name bronze or silver) its progress table and Prometheus endpoint.
 
     ANSI mode and the CORRECTED datetime parser are Spark 4's defaults, set so Spark 3.5 (Synapse) behaves the same:
     an overflow or a bad cast fails instead of writing null, and try_to_timestamp returns null instead of raising."""
@@ -57,6 +58,8 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
             builder = builder.config("spark.driver.extraJavaOptions", java_options)
         if jars:
             builder = builder.config("spark.jars", ",".join(jars))
+    for key, value in stream_driver_conf(settings, app_name).items():
+        builder = builder.config(key, value)
     return builder.getOrCreate()
 
 

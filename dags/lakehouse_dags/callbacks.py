@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import urllib.request
@@ -23,11 +24,26 @@ def alert_line(context: dict[str, Any]) -> str:
     )
 
 
+def deadline_line(context: dict[str, Any]) -> str:
+    """DAG, run id, state, when the run was queued and the deadline it missed, on one line."""
+    run = context.get("dag_run") or {}
+    deadline = context.get("deadline") or {}
+    return (
+        f"LAKEHOUSE DEADLINE MISSED dag={run.get('dag_id', '?')} run_id={run.get('dag_run_id', '?')} "
+        f"state={run.get('state', '?')} queued_at={run.get('queued_at', '?')} "
+        f"deadline={deadline.get('deadline_time', '?')}"
+    )
+
+
 def webhook_url(alert_conn_id: str) -> str:
     """The webhook URL: the Airflow connection's host, which must be a full http(s):// URL."""
     from airflow.sdk import BaseHook
 
-    host = BaseHook.get_connection(alert_conn_id).host or ""
+    return checked_webhook(alert_conn_id, BaseHook.get_connection(alert_conn_id).host)
+
+
+def checked_webhook(alert_conn_id: str, host: str | None) -> str:
+    host = host or ""
     if not host.startswith(("https://", "http://")):
         raise ValueError(
             f"Airflow connection {alert_conn_id} (airflow.alert_conn_id) must have the full webhook URL "
@@ -58,5 +74,24 @@ def alert_on_failure(context: dict[str, Any], alert_conn_id: str | None = None) 
         return
     try:
         post_alert(webhook_url(alert_conn_id), line)
+    except Exception as exc:
+        log.error("alert webhook %s not posted: %s", alert_conn_id, exc)
+
+
+async def alert_on_deadline(context: dict[str, Any] | None = None, alert_conn_id: str | None = None) -> None:
+    """DeadlineAlert callback, run by the triggerer: the same log line and webhook path as a failed task, and
+    like it never raises (a failed post is logged)."""
+    try:
+        line = deadline_line(context or {})
+    except Exception as exc:
+        line = f"LAKEHOUSE DEADLINE MISSED (context unreadable: {exc!r})"
+    log.error(line)
+    if not alert_conn_id:
+        return
+    try:
+        from airflow.sdk import BaseHook
+
+        connection = await BaseHook.aget_connection(alert_conn_id)
+        await asyncio.to_thread(post_alert, checked_webhook(alert_conn_id, connection.host), line)
     except Exception as exc:
         log.error("alert webhook %s not posted: %s", alert_conn_id, exc)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,6 +34,22 @@ DAILY = "select event_date, purchases, units, revenue_gbp from serving.fct_purch
 
 class QualityCheckError(AssertionError):
     """A quality check found serving, gold and silver disagreeing; the message lists each difference."""
+
+
+def fail_fast(check: Callable[..., str]) -> Callable[..., str]:
+    """A data mismatch fails the task at once (AirflowFailException, no retry: a retry reads the same data); any
+    other error, such as a refused connection or a timeout, propagates unchanged and is retried."""
+
+    @functools.wraps(check)
+    def run(*args: Any, **kwargs: Any) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        try:
+            return check(*args, **kwargs)
+        except QualityCheckError as exc:
+            raise AirflowFailException(f"{exc} (a data mismatch: not retried)") from exc
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -253,7 +270,8 @@ def check_silver_reconciles(conn_id: str) -> str:
 
 
 def quality_tasks(settings: Settings) -> list[Any]:
-    """Null-key checks (common-sql) and the reconciliations, all against airflow.postgres_conn_id."""
+    """Null-key checks (common-sql) and the reconciliations, all against airflow.postgres_conn_id; a failed check
+    fails at once, an infrastructure error retries."""
     from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
     from airflow.providers.standard.operators.python import PythonOperator
 
@@ -265,6 +283,7 @@ def quality_tasks(settings: Settings) -> list[Any]:
             conn_id=conn_id,
             table=f"serving.{table}",
             column_mapping={key: {"null_check": {"equal_to": 0}} for key in KEYS[table]},
+            retry_on_failure=False,
             execution_timeout=limit,
         )
         for table in MARTS
@@ -273,7 +292,7 @@ def quality_tasks(settings: Settings) -> list[Any]:
         tasks.append(
             PythonOperator(
                 task_id=check.__name__.removeprefix("check_"),
-                python_callable=check,
+                python_callable=fail_fast(check),
                 op_kwargs={"conn_id": conn_id},
                 execution_timeout=limit,
             )

@@ -9,6 +9,13 @@ succeeded; a retried task retries inside its own run; a task cleared in a finish
 the active one ends. Which runs do it is a pure function of the run (its type, run_after, params), so a retry or
 a clear decides the same again. (An Airflow 3 backfill counts its runs apart from max_active_runs: never backfill
 this DAG, whose runs process whatever is new, not their dates.)
+
+In streaming mode the writers of bronze and silver are the streams, outside Airflow. Their commits are blind
+appends, which Delta never conflicts with OPTIMIZE or VACUUM (both change files, not rows; VACUUM keeps 7 days for
+lagging readers); only the one-off ALTER that sets the small-file properties can fail a stream's commit once, and
+the stream restarts from its checkpoint (docs/runbook.md). Gold, the load and the checks stay in Airflow, in the
+streaming DAG, and maintenance is its last step as here. That DAG runs on silver's asset events or on
+airflow.maintenance_schedule's cron (AssetOrTimeSchedule): its cron-scheduled runs, and only those, maintain.
 """
 
 from __future__ import annotations
@@ -67,19 +74,37 @@ def maintenance_reason(
     return None
 
 
-def maintenance_is_due(pipeline_schedule: str, maintenance_schedule: str, dag_run: Any, params: Any) -> bool:
+def streaming_maintenance_reason(run_type: str, requested: bool, maintenance_schedule: str) -> str | None:
+    """In the streaming DAG, scheduled runs are exactly the ticks of the maintenance schedule (asset events start
+    the others), so each of them maintains, and any run whose params ask for it."""
+    if requested:
+        return f"the run's param {REQUEST!r} is true"
+    if run_type == "scheduled":
+        return f"this run is a tick of airflow.maintenance_schedule {maintenance_schedule!r}"
+    return None
+
+
+def maintenance_is_due(
+    pipeline_schedule: str | None, maintenance_schedule: str, dag_run: Any, params: Any, streaming: bool = False
+) -> bool:
     """The short-circuit: True lets maintenance run; the log line says why or why not."""
     run_type = getattr(dag_run.run_type, "value", dag_run.run_type)
-    reason = maintenance_reason(
-        run_type, dag_run.run_after, bool(params.get(REQUEST)), pipeline_schedule, maintenance_schedule
-    )
+    requested = bool(params.get(REQUEST))
+    if streaming:
+        reason = streaming_maintenance_reason(run_type, requested, maintenance_schedule)
+    else:
+        reason = maintenance_reason(run_type, dag_run.run_after, requested, pipeline_schedule, maintenance_schedule)
     if reason is None:
+        detail = (
+            f"it was not started by a tick of {maintenance_schedule!r}"
+            if streaming
+            else f"no tick of {maintenance_schedule!r} since the previous pipeline tick"
+        )
         log.info(
-            "maintenance not due in this %s run (run_after %s): no tick of %r since the previous pipeline tick, "
-            "and the param %r is false",
+            "maintenance not due in this %s run (run_after %s): %s, and the param %r is false",
             run_type,
             dag_run.run_after,
-            maintenance_schedule,
+            detail,
             REQUEST,
         )
         return False
@@ -87,26 +112,36 @@ def maintenance_is_due(pipeline_schedule: str, maintenance_schedule: str, dag_ru
     return True
 
 
-def maintenance_tasks(settings: Settings) -> tuple[Any, Any]:
-    """The gate and the maintenance job on the configured runner; both schedules must be cron expressions."""
+def maintenance_tasks(settings: Settings, streaming: bool = False) -> tuple[Any, Any]:
+    """The gate and the maintenance job on the configured runner; the schedules it uses must be cron expressions
+    (airflow.schedule is the batch DAG's only)."""
     from airflow.providers.standard.operators.python import ShortCircuitOperator
     from croniter import croniter
 
     af = airflow_settings(settings)
-    for key, expression in (
-        ("airflow.schedule", af.schedule),
-        ("airflow.maintenance_schedule", af.maintenance_schedule),
-    ):
+    schedules = [("airflow.maintenance_schedule", af.maintenance_schedule)]
+    if not streaming:
+        schedules.insert(0, ("airflow.schedule", af.schedule))
+    for key, expression in schedules:
         if not croniter.is_valid(expression):
+            why = (
+                "the streaming DAG maintains on each tick of airflow.maintenance_schedule, so it needs"
+                if streaming
+                else "maintenance runs in the first scheduled pipeline run after each tick of "
+                "airflow.maintenance_schedule, so both need"
+            )
             raise ConfigError(
-                f"{settings.source}: key '{key}' is {expression!r}; maintenance runs in the first scheduled pipeline "
-                "run after each tick of airflow.maintenance_schedule, so both need a cron expression such as "
-                "'0 3 * * 0' or '@daily'"
+                f"{settings.source}: key '{key}' is {expression!r}; {why} a cron expression such as '0 3 * * 0' or "
+                "'@daily'"
             )
     maintenance_due = ShortCircuitOperator(
         task_id="maintenance_due",
         python_callable=maintenance_is_due,
-        op_kwargs={"pipeline_schedule": af.schedule, "maintenance_schedule": af.maintenance_schedule},
+        op_kwargs={
+            "pipeline_schedule": None if streaming else af.schedule,
+            "maintenance_schedule": af.maintenance_schedule,
+            "streaming": streaming,
+        },
         execution_timeout=timeout(settings, "checks"),
     )
     job = spark_operator(

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from config import lineage
 from config.local_jvm import driver_java_options, jars_in, local_driver_conf
 from config.settings import ConfigError, RunnerSettings, Settings
 from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
@@ -27,6 +28,17 @@ SYNAPSE_SIZES = {
 }
 # spark-scala/pom.xml names each build lakehouse-gold_<Scala binary version>-<version>.jar; Synapse 3.5 runs 2.12.
 SPARK4_SCALA_JAR = "_2.13-"
+_MACROS = "macros.OpenLineageProviderPlugin"
+# The Airflow task's OpenLineage run as the Spark application's parent (what the provider's
+# spark_inject_parent_job_info does for the Databricks and Dataproc operators), rendered when the task runs.
+LINEAGE_PARENT_CONF = {
+    "spark.openlineage.parentJobNamespace": f"{{{{ {_MACROS}.lineage_job_namespace() }}}}",
+    "spark.openlineage.parentJobName": f"{{{{ {_MACROS}.lineage_job_name(task_instance) }}}}",
+    "spark.openlineage.parentRunId": f"{{{{ {_MACROS}.lineage_run_id(task_instance) }}}}",
+    "spark.openlineage.rootParentJobNamespace": f"{{{{ {_MACROS}.lineage_root_job_namespace(task_instance) }}}}",
+    "spark.openlineage.rootParentJobName": f"{{{{ {_MACROS}.lineage_root_job_name(task_instance) }}}}",
+    "spark.openlineage.rootParentRunId": f"{{{{ {_MACROS}.lineage_root_run_id(task_instance) }}}}",
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,12 @@ def _resolve(
     return _Job(f"{jobs}/{job.name}.py", ["--config", config_arg, *job.args], None)
 
 
+def local_lineage_conf(settings: Settings, job: SparkJob) -> dict[str, str]:
+    """The OpenLineage listener, its transport and the parent task run, for a local job; none without lineage."""
+    conf = lineage.spark_conf(settings, job.name)
+    return {**conf, **LINEAGE_PARENT_CONF} if conf else {}
+
+
 def _local_path(settings: Settings, key: str, value: str) -> str:
     """A local path (relative ones against the repository root); a URI scheme other than file: is an error."""
     if value.startswith("file:"):
@@ -141,7 +159,9 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
     jars_dir = local.jars_dir or settings.spark.jars_dir
     jars_path = _local_path(settings, jars_key, jars_dir) if jars_dir else None
     jars = jars_in(jars_path) if jars_path else []
-    java_options = driver_java_options(settings, jars_path, jars)
+    java_options = " ".join(
+        filter(None, [driver_java_options(settings, jars_path, jars), lineage.driver_java_options(settings)])
+    )
     argv = [
         _local_path(settings, "airflow.runner.local.spark_submit", local.spark_submit),
         "--master",
@@ -154,6 +174,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
         "--conf",
         f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
         *(arg for key, value in local_driver_conf(settings).items() for arg in ("--conf", f"{key}={value}")),
+        *(arg for key, value in local_lineage_conf(settings, job).items() for arg in ("--conf", f"{key}={value}")),
         "--py-files",
         archive,
     ]
@@ -222,7 +243,10 @@ def databricks_operator(settings: Settings, runner: RunnerSettings, job: SparkJo
             "spark_version": spec.spark_version,
             "node_type_id": spec.node_type_id,
             "num_workers": spec.num_workers,
-            "spark_conf": {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)},
+            "spark_conf": {
+                "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+                **lineage.spark_conf(settings, job.name),
+            },
         }
         secret_env = settings.kafka.security.sasl_password_env
         if spec.secret_scope and secret_env:
@@ -239,6 +263,7 @@ def databricks_operator(settings: Settings, runner: RunnerSettings, job: SparkJo
         run_name=f"lakehouse-{job.name}",
         libraries=libraries,
         timeout_seconds=int(task["execution_timeout"].total_seconds()),
+        deferrable=True,
         **cluster,
         **job_spec,
         **task,
@@ -268,7 +293,10 @@ def synapse_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, 
             "target/scala-2.12/lakehouse-gold_2.12-*.jar)",
         )
     cores, memory = SYNAPSE_SIZES[syn.executor_size]
-    conf = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)}
+    conf = {
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        **lineage.spark_conf(settings, job.name),
+    }
     packages = _packages(settings, runner)
     if packages:
         conf["spark.jars.packages"] = ",".join(packages)
@@ -326,7 +354,10 @@ def dataproc_operator(settings: Settings, runner: RunnerSettings, job: SparkJob,
                 "args": resolved.args,
             }
         }
-    properties = {"spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions)}
+    properties = {
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        **lineage.spark_conf(settings, job.name),
+    }
     packages = _packages(settings, runner)
     if packages:
         properties["spark.jars.packages"] = ",".join(packages)
@@ -349,6 +380,7 @@ def dataproc_operator(settings: Settings, runner: RunnerSettings, job: SparkJob,
         gcp_conn_id=dp.gcp_conn_id,
         batch=batch,
         batch_id_prefix=f"lakehouse-{job.name.replace('_', '-')}",
+        deferrable=True,
         **task,
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from config.settings import Settings, load_settings
-from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, timeout
+from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, table_uri, timeout
 
 log = logging.getLogger(__name__)
 MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
@@ -22,6 +22,13 @@ def serving_assets(settings: Settings) -> list[Any]:
 
     base = airflow_settings(settings).serving_asset_uri.rstrip("/")
     return [Asset(name=f"serving.{table}", uri=f"{base}/serving/{table}") for table in MARTS]
+
+
+def gold_assets(settings: Settings) -> list[Any]:
+    """One Asset per gold mart the loader reads: its inlets, so lineage joins each mart to its serving table."""
+    from airflow.sdk import Asset
+
+    return [Asset(name=f"gold.{mart}", uri=table_uri(settings, "gold", mart)) for mart in MARTS]
 
 
 def connection_dsn(conn_id: str, default_database: str) -> str:
@@ -121,5 +128,6 @@ def load_task(settings: Settings) -> Any:
         python_callable=load_serving,
         op_kwargs={"conn_id": airflow_settings(settings).postgres_conn_id},
         execution_timeout=timeout(settings, "load"),
+        inlets=gold_assets(settings),
         outlets=serving_assets(settings),
     )

@@ -20,6 +20,7 @@ from kafka.client_config import DEFAULT_SASL_USERNAME
 from spark.bronze import bronze_records
 from spark.jobs.common import run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
+from spark.stream_metrics import observed_event_time
 
 PLAIN_LOGIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 DATABRICKS_PLAIN_LOGIN = f"kafkashaded.{PLAIN_LOGIN}"
@@ -62,6 +63,7 @@ def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQue
     storage = settings.storage
     writer = (
         bronze_records(kafka_stream(spark, settings))
+        .transform(observed_event_time("kafka_timestamp"))
         .writeStream.format("delta")
         .queryName("bronze")
         .partitionBy("ingest_date")

@@ -1,4 +1,4 @@
-"""Argument parsing, trigger handling and signal-driven shutdown shared by the streaming entry points."""
+"""Argument parsing, trigger handling, signal-driven shutdown and progress recording shared by the streaming jobs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import FrameType
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
 from config.settings import Settings
+from spark.stream_metrics import ProgressRecorder
 
 TRIGGERS = ("available-now", "continuous")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -48,16 +49,21 @@ class StopRequest:
 
 def run_until_done(query: StreamingQuery, *, poll_s: float = POLL_S) -> None:
     """Wait for the query; on SIGINT or SIGTERM stop it after its running batch and return; re-raise its failure.
+    Meanwhile, and once more at the end (also after a failure), record its finished batches' progress if its
+    session names a progress table (spark.stream_metrics).
 
     PySpark's own SIGINT handler calls into the JVM while the main thread is blocked in a JVM call, so it is
     replaced while we wait, and the wait is a loop of short awaitTermination calls that checks for a signal.
     """
     request = StopRequest()
+    recorder = ProgressRecorder.active()
     previous = {sig: signal.signal(sig, request) for sig in STOP_SIGNALS}
     try:
         while request.signum is None:
             if query.awaitTermination(poll_s):
                 return
+            if recorder is not None:
+                recorder.poll(query)
         while query.status["isTriggerActive"]:
             if query.awaitTermination(poll_s):
                 break
@@ -71,5 +77,7 @@ def run_until_done(query: StreamingQuery, *, poll_s: float = POLL_S) -> None:
             flush=True,
         )
     finally:
+        if recorder is not None:
+            recorder.record(query)
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

@@ -17,6 +17,7 @@ from spark.delta_io import stream_app_id
 from spark.jobs.common import run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.silver_batch import SilverBatchWriter
+from spark.stream_metrics import observed_event_time
 from spark.tables import ensure_silver_tables
 
 
@@ -38,6 +39,7 @@ def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQue
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", settings.spark.stream.max_files_per_trigger)
         .load(bronze)
+        .transform(observed_event_time("kafka_timestamp"))
         .writeStream.queryName("silver")
         .foreachBatch(writer)
         .option("checkpointLocation", checkpoint)

@@ -73,7 +73,7 @@ def test_bad_config_is_a_dag_import_error_naming_the_key(write_config, airflow_h
     )
     assert result.returncode == 0, result.stderr[-3000:]
     errors = json.loads(parse_marked(result.stdout, "REPORT"))["errors"]
-    assert set(errors) == {"lakehouse_pipeline.py"}
+    assert set(errors) == {"lakehouse_pipeline.py", "lakehouse_streaming.py"}
     for message in errors.values():
         assert "key 'airflow.runner.artifacts.config_uri' is 'https://example.com/gcp.yml'" in message
         assert "deployed.yml" in message

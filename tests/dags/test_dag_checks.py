@@ -215,3 +215,128 @@ def test_rows_match_gold_passes_after_an_optimize_and_fails_on_unpublished_data(
         "quality check rows_match_gold failed, 1 difference(s): gold dim_users rows changed after v1, the version "
         "published to serving (gold is at v3): expected 0, got 1 (off by +1)"
     )
+
+
+def _deadline_context() -> dict:
+    """What Airflow's Deadline.handle_miss passes: the run as its REST API shape, and the deadline."""
+    return {
+        "dag_run": {
+            "dag_id": "lakehouse_streaming",
+            "dag_run_id": "asset_triggered__2025-06-01T00:00:00",
+            "state": "running",
+            "queued_at": "2025-06-01T00:00:01Z",
+        },
+        "deadline": {"id": "d-1", "deadline_time": "2025-06-01T01:00:01Z"},
+    }
+
+
+def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
+    import asyncio
+
+    from airflow.sdk import BaseHook
+
+    from lakehouse_dags import callbacks
+
+    logged: list[str] = []
+    monkeypatch.setattr(callbacks, "log", SimpleNamespace(error=lambda message, *args: logged.append(message % args)))
+    line = (
+        "LAKEHOUSE DEADLINE MISSED dag=lakehouse_streaming run_id=asset_triggered__2025-06-01T00:00:00 "
+        "state=running queued_at=2025-06-01T00:00:01Z deadline=2025-06-01T01:00:01Z"
+    )
+    asyncio.run(callbacks.alert_on_deadline(context=_deadline_context()))
+    assert logged == [line]
+
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hosts = {"alerts": f"http://127.0.0.1:{server.server_port}/hook", "bad": "hooks.example.com/no-scheme"}
+
+    async def connection(conn_id):
+        return SimpleNamespace(host=hosts[conn_id])
+
+    monkeypatch.setattr(BaseHook, "aget_connection", connection)
+    try:
+        asyncio.run(callbacks.alert_on_deadline(context=_deadline_context(), alert_conn_id="alerts"))
+        assert _Hook.received[-1] == {"text": line}
+        asyncio.run(callbacks.alert_on_deadline(context=_deadline_context(), alert_conn_id="bad"))
+        assert logged[-1].startswith(
+            "alert webhook bad not posted: Airflow connection bad (airflow.alert_conn_id) must have the full webhook"
+        )
+    finally:
+        server.shutdown()
+
+
+def test_deadline_callback_is_awaitable_as_airflow_requires() -> None:
+    from airflow.sdk import AsyncCallback
+
+    from lakehouse_dags.callbacks import alert_on_deadline
+
+    assert AsyncCallback(alert_on_deadline).path == "lakehouse_dags.callbacks.alert_on_deadline"
+
+
+def test_a_data_mismatch_fails_at_once_and_other_errors_retry() -> None:
+    import psycopg2
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from lakehouse_dags.checks import QualityCheckError, fail_fast
+
+    def mismatch(conn_id: str) -> str:
+        raise QualityCheckError("quality check revenue_reconciles failed, 1 difference(s): x")
+
+    def refused(conn_id: str) -> str:
+        raise psycopg2.OperationalError('connection to server at "127.0.0.1", port 5433 failed: Connection refused')
+
+    def slow(conn_id: str) -> str:
+        raise TimeoutError("timed out")
+
+    with pytest.raises(AirflowFailException) as caught:
+        fail_fast(mismatch)(conn_id="pg")
+    assert str(caught.value) == (
+        "quality check revenue_reconciles failed, 1 difference(s): x (a data mismatch: not retried)"
+    )
+    assert isinstance(caught.value.__cause__, QualityCheckError)
+    with pytest.raises(psycopg2.OperationalError):
+        fail_fast(refused)(conn_id="pg")
+    with pytest.raises(TimeoutError):
+        fail_fast(slow)(conn_id="pg")
+    assert fail_fast(lambda conn_id: "passed")(conn_id="pg") == "passed"
+
+
+class _NullHook:
+    """The SQL a null-key check sends, answered with `nulls` nulls, or the error a dead server gives."""
+
+    def __init__(self, nulls: int | None) -> None:
+        self.nulls = nulls
+
+    def get_records(self, sql: str) -> list[tuple]:
+        import psycopg2
+
+        if self.nulls is None:
+            raise psycopg2.OperationalError("Connection refused")
+        return [("user_id", "null_check", self.nulls)]
+
+
+def test_every_quality_task_fails_at_once_on_data_and_retries_on_infrastructure(write_config, monkeypatch) -> None:
+    import psycopg2
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from config.settings import load_settings
+    from lakehouse_dags import checks
+
+    tasks = {t.task_id: t for t in checks.quality_tasks(load_settings(write_config("local")))}
+    wrapped = {
+        task_id: task.python_callable.__wrapped__ for task_id, task in tasks.items() if hasattr(task, "python_callable")
+    }
+    assert wrapped == {
+        "rows_match_gold": checks.check_rows_match_gold,
+        "revenue_reconciles": checks.check_revenue_reconciles,
+        "silver_reconciles": checks.check_silver_reconciles,
+    }
+    column_check = tasks["keys_not_null_dim_users"]
+    monkeypatch.setattr(type(column_check), "get_db_hook", lambda self: _NullHook(3))
+    with pytest.raises(AirflowFailException, match="null_check"):
+        column_check.execute({})
+    monkeypatch.setattr(type(column_check), "get_db_hook", lambda self: _NullHook(None))
+    with pytest.raises(psycopg2.OperationalError):
+        column_check.execute({})
+    monkeypatch.setattr(type(column_check), "get_db_hook", lambda self: _NullHook(0))
+    column_check.execute({})

@@ -28,8 +28,10 @@ def report(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def test_every_dag_file_imports_without_errors(report: dict) -> None:
+    """local.yml is batch mode: lakehouse_streaming.py imports cleanly but registers no DAG (airflow.mode)."""
     assert report["errors"] == {}
-    assert {Path(d["fileloc"]).name for d in report["dags"].values()} == {p.name for p in DAG_FILES}
+    assert {p.name for p in DAG_FILES} == {"lakehouse_pipeline.py", "lakehouse_streaming.py"}
+    assert {Path(d["fileloc"]).name for d in report["dags"].values()} == {"lakehouse_pipeline.py"}
     assert set(report["dags"]) == {"lakehouse_pipeline"}
 
 
@@ -55,7 +57,7 @@ def test_pipeline_schedule_and_order(report: dict) -> None:
     assert dag["timezone"] == "UTC"
     assert dag["catchup"] is False
     assert dag["max_active_runs"] == 1
-    assert dag["tags"] == ["lakehouse", "local"]
+    assert dag["tags"] == ["env:local", "lakehouse", "mode:batch", "runner:local"]
     tasks = dag["tasks"]
     assert tasks["bronze"]["upstream"] == []
     assert tasks["silver"]["upstream"] == ["bronze"]
@@ -70,9 +72,10 @@ def test_pipeline_schedule_and_order(report: dict) -> None:
     assert tasks["quality.rows_match_gold"]["timeout_s"] == 300
 
 
-def test_assets_published_for_silver_gold_and_serving(report: dict) -> None:
+def test_assets_published_for_bronze_silver_gold_and_serving(report: dict) -> None:
     tasks = report["dags"]["lakehouse_pipeline"]["tasks"]
     lake = (REPO / ".local" / "lake").resolve()
+    assert tasks["bronze"]["outlets"] == [f"file://{lake}/bronze/events"]
     assert tasks["silver"]["outlets"] == [f"file://{lake}/silver/{t}" for t in ("events", "metrics", "quarantine")]
     marts = sorted(["dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions"])
     assert tasks["gold"]["outlets"] == [f"file://{lake}/gold/{t}" for t in marts]

@@ -92,3 +92,50 @@ def test_a_schedule_that_is_not_cron_is_a_config_error_naming_the_key(write_conf
 
     with pytest.raises(ConfigError, match=f"key 'airflow.{key}' is '@once'; maintenance runs in the first scheduled"):
         maintenance_tasks(load_settings(write_config("local", edit)))
+
+
+def test_streaming_dag_maintains_in_its_cron_runs_and_when_asked(monkeypatch) -> None:
+    from airflow.utils.types import DagRunType
+
+    from lakehouse_dags import maintenance
+
+    lines: list[str] = []
+    monkeypatch.setattr(maintenance, "log", SimpleNamespace(info=lambda message, *args: lines.append(message % args)))
+    at = datetime(2025, 3, 5, 12, 7, tzinfo=UTC)
+
+    def due(run_type: DagRunType, asked: bool) -> bool:
+        run = SimpleNamespace(run_type=run_type, run_after=at)
+        return maintenance.maintenance_is_due(None, "0 3 * * 0", run, {"maintenance": asked}, streaming=True)
+
+    assert due(DagRunType.SCHEDULED, False) is True
+    assert due(DagRunType.ASSET_TRIGGERED, False) is False
+    assert due(DagRunType.MANUAL, False) is False
+    assert due(DagRunType.ASSET_TRIGGERED, True) is True
+    assert lines == [
+        "maintenance due: this run is a tick of airflow.maintenance_schedule '0 3 * * 0'",
+        "maintenance not due in this asset_triggered run (run_after 2025-03-05 12:07:00+00:00): it was not started "
+        "by a tick of '0 3 * * 0', and the param 'maintenance' is false",
+        "maintenance not due in this manual run (run_after 2025-03-05 12:07:00+00:00): it was not started by a tick "
+        "of '0 3 * * 0', and the param 'maintenance' is false",
+        "maintenance due: the run's param 'maintenance' is true",
+    ]
+
+
+def test_streaming_mode_needs_only_the_maintenance_schedule_as_cron(write_config) -> None:
+    from lakehouse_dags.maintenance import maintenance_tasks
+
+    def edit(data):
+        data["airflow"]["schedule"] = "@once"
+
+    from airflow.sdk import DAG
+
+    with DAG(dag_id="probe", schedule=None):
+        gate, job = maintenance_tasks(load_settings(write_config("local", edit)), streaming=True)
+    assert gate.op_kwargs == {"pipeline_schedule": None, "maintenance_schedule": "0 3 * * 0", "streaming": True}
+    assert job.task_id == "maintenance"
+
+    def bad(data):
+        data["airflow"]["maintenance_schedule"] = "@once"
+
+    with pytest.raises(ConfigError, match="'@once'; the streaming DAG maintains on each tick of airflow.maintenance"):
+        maintenance_tasks(load_settings(write_config("local", bad)), streaming=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -403,3 +403,87 @@ def test_jvm_job_comes_from_config_and_needs_its_main_class(write_config) -> Non
 
     job = jvm_job(load_settings(write_config("local", both)), "gold_scala", ("--silver", "/s"))
     assert job == SparkJob("gold_scala", ("--silver", "/s"), "com.example.Gold")
+
+
+def _conf_args(argv: list[str]) -> dict[str, str]:
+    return dict(argv[i + 1].split("=", 1) for i, arg in enumerate(argv) if arg == "--conf")
+
+
+def _with_lineage(transport: dict):
+    def edit(data):
+        data["lineage"] = {"namespace": "lh-test", "transport": transport}
+
+    return edit
+
+
+def test_local_lineage_listener_writes_to_the_jobs_file_with_the_task_run_as_parent(write_config, tmp_path) -> None:
+    from types import SimpleNamespace
+
+    from airflow.providers.openlineage.plugins import macros as provider_macros
+    from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+
+    events = tmp_path / "lineage"
+    op = build(write_config("local", _with_lineage({"kind": "file", "directory": str(events)})))
+    conf = _conf_args(shlex.split(op.bash_command))
+    assert conf["spark.extraListeners"] == "io.openlineage.spark.agent.OpenLineageSparkListener"
+    assert conf["spark.openlineage.namespace"] == "lh-test"
+    assert conf["spark.openlineage.transport.type"] == "file"
+    assert conf["spark.openlineage.transport.location"] == str(events / "spark-bronze.ndjson")
+
+    logical = datetime(2025, 3, 2, tzinfo=UTC)
+    dag_run = SimpleNamespace(logical_date=logical, run_after=logical, conf={}, clear_number=0)
+    ti = SimpleNamespace(dag_id="lakehouse_pipeline", task_id="bronze", try_number=2, map_index=-1, dag_run=dag_run)
+    ti.get_template_context = lambda: {"dag_run": dag_run}
+    rendered = jinja2.Template(op.bash_command).render(
+        macros=SimpleNamespace(OpenLineageProviderPlugin=provider_macros), task_instance=ti
+    )
+    parent = _conf_args(shlex.split(rendered))
+    task_run = OpenLineageAdapter.build_task_instance_run_id(
+        dag_id="lakehouse_pipeline", task_id="bronze", try_number=2, logical_date=logical, map_index=-1
+    )
+    dag_run_id = OpenLineageAdapter.build_dag_run_id(dag_id="lakehouse_pipeline", logical_date=logical, clear_number=0)
+    assert parent["spark.openlineage.parentJobName"] == "lakehouse_pipeline.bronze"
+    assert parent["spark.openlineage.parentRunId"] == task_run
+    assert parent["spark.openlineage.rootParentJobName"] == "lakehouse_pipeline"
+    assert parent["spark.openlineage.rootParentRunId"] == dag_run_id != task_run
+    assert parent["spark.openlineage.parentJobNamespace"] == parent["spark.openlineage.rootParentJobNamespace"]
+
+
+def _cloud_conf(op) -> dict[str, str]:
+    name = type(op).__name__
+    if name == "DatabricksSubmitRunOperator":
+        return op.new_cluster["spark_conf"]
+    if name == "AzureSynapseRunSparkBatchOperator":
+        return op.payload.as_dict()["configuration"]
+    return op.batch["runtime_config"]["properties"]
+
+
+@pytest.mark.parametrize("runner", ["databricks", "synapse", "dataproc"])
+def test_cloud_runners_get_the_listener_and_http_transport_but_never_the_key(write_config, monkeypatch, runner) -> None:
+    monkeypatch.setenv("TEST_LINEAGE_KEY", "k3y-not-for-spark")
+    transport = {"kind": "http", "url": "https://marquez.example", "api_key_env": "TEST_LINEAGE_KEY"}
+    op = build(write_config(runner, _with_lineage(transport)))
+    conf = _cloud_conf(op)
+    assert conf["spark.extraListeners"] == "io.openlineage.spark.agent.OpenLineageSparkListener"
+    assert conf["spark.openlineage.transport.type"] == "http"
+    assert conf["spark.openlineage.transport.url"] == "https://marquez.example"
+    assert conf["spark.sql.shuffle.partitions"] == "7"
+    assert not any(key.startswith("spark.openlineage.parent") for key in conf)
+    assert "k3y-not-for-spark" not in repr(conf)
+
+
+@pytest.mark.parametrize("runner", ["local", "databricks", "synapse", "dataproc"])
+def test_no_lineage_section_adds_no_openlineage_conf(write_config, runner) -> None:
+    op = build(write_config(runner))
+    text = op.bash_command if runner == "local" else repr(_cloud_conf(op))
+    assert "openlineage" not in text.lower()
+
+
+def test_local_lineage_opens_the_module_the_listener_reflects_into(write_config, tmp_path) -> None:
+    def edit(data):
+        data["spark"]["driver_java_options"] = "-XX:+UseSerialGC"
+        _with_lineage({"kind": "file", "directory": str(tmp_path)})(data)
+
+    argv = shlex.split(build(write_config("local", edit)).bash_command)
+    options = argv[argv.index("--driver-java-options") + 1]
+    assert options == "-XX:+UseSerialGC --add-opens=java.base/java.security=ALL-UNNAMED"

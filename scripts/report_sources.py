@@ -1,0 +1,172 @@
+"""Read what the run report shows, each input on its own, so a missing one costs only its own sections."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError
+
+from config.settings import Settings
+from postgres.connection import connect
+from postgres.loader import MARTS
+
+DAG_ID = "lakehouse_pipeline"
+
+
+class Unavailable(Exception):
+    """An input the report needs is missing or unreadable; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LakeInputs:
+    """The lake's tables, narrowed to the columns the report uses."""
+
+    bronze_rows: int
+    silver: pa.Table
+    quarantine: pa.Table
+    metrics: pa.Table
+    gold_table_ids: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ServingInputs:
+    purchases_daily: list[dict[str, Any]]
+    funnel_daily: list[dict[str, Any]]
+    loads: list[dict[str, Any]]
+    from_this_lake: dict[str, bool]
+    """Per served mart: whether its latest publish came from this lake's gold table (the database is shared)."""
+
+
+@dataclass(frozen=True)
+class AirflowInputs:
+    run: dict[str, Any]
+    tasks: list[dict[str, Any]]
+
+
+def _delta(settings: Settings, layer: str, name: str) -> DeltaTable:
+    uri = settings.storage.table_uri(layer, name)
+    try:
+        return DeltaTable(uri)
+    except TableNotFoundError:
+        raise Unavailable(
+            f"no Delta table at {uri} (storage.lake_uri in {settings.source}): run the pipeline first"
+        ) from None
+
+
+def read_lake(settings: Settings) -> LakeInputs:
+    """Bronze's row count; silver's times and batch ids; quarantine's reasons; the metrics ledger; gold's table ids."""
+    bronze = _delta(settings, "bronze", "events").to_pyarrow_dataset().count_rows()
+    silver = _delta(settings, "silver", "events").to_pyarrow_table(
+        columns=["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"]
+    )
+    quarantine = _delta(settings, "silver", "quarantine").to_pyarrow_table(columns=["reason", "ingested_at"])
+    metrics = _delta(settings, "silver", "metrics").to_pyarrow_table(
+        columns=["stream", "app_id", "batch_id", "rows_in", "inserted", "quarantined", "duplicates", "processed_at"]
+    )
+    gold_ids = {}
+    for mart in MARTS:
+        with contextlib.suppress(Unavailable):
+            gold_ids[mart] = _delta(settings, "gold", mart).metadata().id
+    return LakeInputs(bronze, silver, quarantine, metrics, gold_ids)
+
+
+def _rows(cur: Any, query: str, params: tuple = ()) -> list[dict[str, Any]]:
+    cur.execute(query, params)
+    names = [d.name for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def read_serving(settings: Settings, gold_table_ids: list[str]) -> ServingInputs:
+    """The two served marts the report charts, and the successful loads of this lake's gold tables."""
+    try:
+        conn = connect(settings, "lakehouse-report")
+    except Exception as exc:  # noqa: BLE001 - any connect failure only makes the serving sections unavailable
+        raise Unavailable(f"PostgreSQL cannot be reached: {exc}") from None
+    with contextlib.closing(conn), conn.cursor() as cur:
+        cur.execute("set time zone 'UTC'")
+        try:
+            purchases = _rows(cur, "select * from serving.fct_purchases_daily order by event_date")
+            funnel = _rows(cur, "select * from serving.fct_funnel_daily order by event_date")
+            loads = _rows(
+                cur,
+                "select table_name, delta_table_id, delta_version, started_at, finished_at, rows_inserted, "
+                "rows_updated, rows_deleted from pipeline.load_audit where status = 'succeeded' "
+                "and delta_table_id = any(%s) order by started_at",
+                (gold_table_ids,),
+            )
+            latest = _rows(
+                cur,
+                "select distinct on (table_name) table_name, delta_table_id from pipeline.load_audit "
+                "where status = 'succeeded' and table_name in ('fct_purchases_daily', 'fct_funnel_daily') "
+                "order by table_name, finished_at desc",
+            )
+        except Exception as exc:  # noqa: BLE001 - an unmigrated database is reported, not raised
+            raise Unavailable(
+                f"PostgreSQL serving tables cannot be read ({str(exc).splitlines()[0]}): run `make migrate` and "
+                "`make load`"
+            ) from None
+    published = {r["table_name"]: r["delta_table_id"] in gold_table_ids for r in latest}
+    return ServingInputs(purchases, funnel, loads, published)
+
+
+def _utc(text: str | None) -> datetime | None:
+    """Airflow's SQLite stores naive UTC text."""
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def read_airflow(airflow_home: Path | None) -> AirflowInputs:
+    """The latest lakehouse_pipeline run in this Airflow home's SQLite metadata database, with its task instances."""
+    if airflow_home is None:
+        raise Unavailable("no Airflow home given and no .local/demo/runs/*/airflow found: pass --airflow-home DIR")
+    db_path = Path(airflow_home) / "airflow.db"
+    if not db_path.is_file():
+        raise Unavailable(f"{db_path} does not exist: the report reads a local run's SQLite metadata database")
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        run = db.execute(
+            "select run_id, state, run_after from dag_run where dag_id = ? order by run_after desc, id desc limit 1",
+            (DAG_ID,),
+        ).fetchone()
+        if run is None:
+            raise Unavailable(f"{db_path} holds no run of {DAG_ID}")
+        tasks = db.execute(
+            "select task_id, state, try_number, start_date, end_date from task_instance "
+            "where dag_id = ? and run_id = ? order by start_date",
+            (DAG_ID, run["run_id"]),
+        ).fetchall()
+    return AirflowInputs(
+        {"dag_id": DAG_ID, "run_id": run["run_id"], "state": run["state"]},
+        [
+            {
+                "task_id": t["task_id"],
+                "state": t["state"],
+                "try_number": t["try_number"],
+                "start": _utc(t["start_date"]),
+                "end": _utc(t["end_date"]),
+            }
+            for t in tasks
+        ],
+    )
+
+
+def read_summary(path: Path | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo's summary.json and the producer manifest it names."""
+    if path is None:
+        raise Unavailable("no summary.json: this lake was not built by `make demo` (pass --summary PATH)")
+    try:
+        summary = json.loads(Path(path).read_text(encoding="utf-8"))
+        manifest = json.loads(Path(summary["manifest"]).read_text(encoding="utf-8"))
+    except (OSError, KeyError, ValueError) as exc:
+        raise Unavailable(f"cannot read the demo summary {path} or the manifest it names: {exc}") from None
+    return summary, manifest
