@@ -92,6 +92,24 @@ def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
     return subprocess.run(argv, env=env, cwd=ROOT, check=False, capture_output=True, text=True)
 
 
+class MigrateError(RuntimeError):
+    """`airflow db migrate` failed; the message has its output's end."""
+
+
+def migrate_home(home: Path, env: dict[str, str]) -> None:
+    """Create and migrate the home's database if it has none, then pin its airflow.cfg (pin_airflow_cfg)."""
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "airflow.db").is_file():
+        migrate = run([str(AIRFLOW), "db", "migrate"], env)
+        if migrate.returncode:
+            raise MigrateError(
+                migrate.stdout[-4000:]
+                + migrate.stderr[-4000:]
+                + f"\nerror: `airflow db migrate` failed (exit {migrate.returncode}) in {home}"
+            )
+    pin_airflow_cfg(home)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.run_dag_local", description=__doc__.splitlines()[3])
     parser.add_argument("--config", type=Path, default=ROOT / "config" / "local.yml")
@@ -117,14 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "airflow.db").is_file():
-        migrate = run([str(AIRFLOW), "db", "migrate"], env)
-        if migrate.returncode:
-            print(migrate.stdout[-4000:] + migrate.stderr[-4000:], file=sys.stderr)
-            print(f"error: `airflow db migrate` failed (exit {migrate.returncode}) in {home}", file=sys.stderr)
-            return migrate.returncode
-    pin_airflow_cfg(home)
+    try:
+        migrate_home(home, env)
+    except MigrateError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     date = ["--logical-date", args.date] if args.date else []
     command = [sys.executable, "-m", "scripts.dag_test_logged", args.dag, *date]
     code = subprocess.run(command, env=env, cwd=ROOT, check=False).returncode

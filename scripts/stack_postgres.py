@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
 import signal
 import stat
 import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
+from psycopg2.extensions import make_dsn
 
 from config.settings import LocalPostgres
 from postgres.connection import scrub
@@ -170,3 +175,20 @@ class EmbeddedPostgres:
                     cur.execute(sql.SQL("create database {}").format(sql.Identifier(self.database)))
         finally:
             conn.close()
+
+
+@contextlib.contextmanager
+def scratch_database(server_dsn: str, prefix: str = "scratch") -> Iterator[str]:
+    """URI of a new empty database `<prefix>_<random>` on the server of the URI `server_dsn` (Airflow connections
+    need a URI), dropped with its sessions on exit: tests and benchmarks never touch the served database."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(make_dsn(server_dsn, dbname="postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    try:
+        yield urlunsplit(urlsplit(server_dsn)._replace(path=f"/{name}"))
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        admin.close()

@@ -19,7 +19,8 @@ from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.build_archive import build_archive
 from scripts.stack import StackInfo
-from tests.e2e.pipeline_run import PipelineRun, scratch_database
+from scripts.stack_postgres import scratch_database
+from tests.e2e.pipeline_run import PipelineRun
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "local.yml"

@@ -14,7 +14,7 @@ import yaml
 
 from scripts.build_archive import build_archive
 from scripts.stack import StackInfo
-from tests.e2e.pipeline_run import scratch_database
+from scripts.stack_postgres import scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 MISSING = "/nonexistent/spark/bin/spark-submit"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,46 +9,24 @@ from pathlib import Path
 
 import psycopg2
 import pytest
-from psycopg2 import sql
-from psycopg2.extensions import make_dsn
 
 from config.settings import Settings, StorageSettings
 from postgres.migrate import apply_migrations
 from scripts.stack import StackInfo
-
-
-def _admin(dsn: str) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(make_dsn(dsn, dbname="postgres"))
-    conn.autocommit = True
-    return conn
-
-
-@contextlib.contextmanager
-def scratch_database(server_dsn: str) -> Iterator[str]:
-    """DSN of an empty database on the server of `server_dsn`, dropped (with its sessions) on exit."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = _admin(server_dsn)
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
-    try:
-        yield make_dsn(server_dsn, dbname=name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
-        admin.close()
+from scripts.stack_postgres import scratch_database
 
 
 @pytest.fixture(scope="module")
 def fresh_db(stack: StackInfo) -> Iterator[str]:
     """An empty database for this module."""
-    with scratch_database(stack.postgres_dsn) as dsn:
+    with scratch_database(stack.postgres_dsn, "test") as dsn:
         yield dsn
 
 
 @pytest.fixture
 def empty_db(stack: StackInfo) -> Iterator[str]:
     """An empty database for one test."""
-    with scratch_database(stack.postgres_dsn) as dsn:
+    with scratch_database(stack.postgres_dsn, "test") as dsn:
         yield dsn
 
 

@@ -1,0 +1,81 @@
+"""Streaming mode for real: bronze and silver run as continuous streams, and Airflow's own scheduler, triggerer,
+DAG processor and api-server run lakehouse_streaming from silver's asset events (the DeltaCommitTrigger watcher),
+until what PostgreSQL serves reconciles with what the producer sent."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from config.settings import load_settings
+from kafka import events
+from kafka.admin import delete_topics
+from kafka.produce import produce_events
+from scripts.reconcile import lake_rows, revenue_rows
+from scripts.stack import StackInfo
+from scripts.stack_postgres import scratch_database
+from scripts.streaming_mode import streaming_mode, wait_until_published
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = 1_500
+
+
+def watcher_events(airflow_db: Path) -> list[dict]:
+    """The payloads of the silver asset's events that the triggerer's watcher recorded (no task emits them)."""
+    with closing(sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "select e.extra from asset_event e join asset a on a.id = e.asset_id "
+            "where a.name = 'silver.events' and e.source_task_id is null order by e.id"
+        ).fetchall()
+    extras = [json.loads(extra or "{}") for (extra,) in rows]
+    return [e["payload"] for e in extras if e.get("from_trigger")]
+
+
+@pytest.mark.integration
+def test_silver_commits_run_the_streaming_dag_until_serving_reconciles(stack: StackInfo, tmp_path: Path) -> None:
+    topic = f"e2e-streaming-{uuid.uuid4().hex[:10]}"
+    settings = load_settings(REPO / "config" / "local.yml")
+    with scratch_database(stack.postgres_dsn, "e2e") as dsn:
+        isolation = {
+            "LAKEHOUSE_TOPIC": topic,
+            "LAKEHOUSE_LAKE_URI": str(tmp_path / "lake"),
+            "LAKEHOUSE_CHECKPOINT_URI": str(tmp_path / "lake" / "_checkpoints"),
+            "LAKEHOUSE_POSTGRES_DSN": dsn,
+        }
+        try:
+            with streaming_mode(tmp_path, isolation, processing_time_s=5, poll_s=5) as mode:
+                produced = produce_events(
+                    mode.settings,
+                    count=EVENTS,
+                    seed=13,
+                    rate=500,
+                    anomalies=events.DEFAULT_ANOMALIES,
+                    manifest_path=tmp_path / "manifest.json",
+                )
+                assert produced.result.ok, produced.result.first_error
+                publishing = wait_until_published(mode, produced.manifest, stall_s=600)
+                mismatches = [row for row in [*lake_rows(mode.settings, produced.manifest)] if not row[-1]]
+                revenue, verdict = revenue_rows(mode.settings)
+                runs = mode.dag_runs()
+                home = mode.airflow.home
+            streams = mode.streams
+        finally:
+            delete_topics(settings, [topic])
+
+    assert mismatches == [], "the lake does not account for every produced event"
+    assert verdict == "agree", revenue
+    assert publishing["run_type"] == "asset_triggered"
+    assert {r["run_type"] for r in runs} == {"asset_triggered"}, "only silver's commits may start runs (start date now)"
+    assert not [r for r in runs if r["state"] == "failed"], runs
+    seen = watcher_events(home / "airflow.db")
+    assert seen, "the triggerer recorded no silver commit"
+    assert all(isinstance(e.get("delta_version"), int) and e.get("data_versions") for e in seen), seen
+    for stream in streams:
+        log = stream.log.read_text(encoding="utf-8", errors="replace")
+        assert stream.process.returncode == 0, f"{stream.name} did not stop cleanly: {log[-2000:]}"
+        assert f"stopped the {stream.name} stream cleanly" in log
