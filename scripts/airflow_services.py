@@ -111,7 +111,6 @@ def services_env(config: Path, home: Path, url: str) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
     }
 
 

@@ -30,13 +30,26 @@ NO_DATA_OPERATIONS = frozenset(
 """Delta operations that change no rows: maintenance and table set-up. Any other operation counts as data."""
 
 
+def empty_append(entry: dict[str, Any]) -> bool:
+    """An append that wrote no rows: an empty micro-batch still commits, to record its transaction id."""
+    metrics = entry.get("operationMetrics") or {}
+    mode = (entry.get("operationParameters") or {}).get("mode", "Append")
+    return (
+        entry.get("operation") in ("WRITE", "STREAMING UPDATE")
+        and str(mode).strip('"') == "Append"
+        and str(metrics.get("numOutputRows")) == "0"
+    )
+
+
 def data_versions(history: Iterable[dict[str, Any]], after: int) -> list[int]:
     """Versions after `after` whose commit may change rows, ascending; OPTIMIZE, VACUUM and property commits
-    (maintenance) are left out so they do not start a gold run of their own."""
+    (maintenance) and appends of no rows are left out so they do not start a gold run of their own."""
     return sorted(
         int(entry["version"])
         for entry in history
-        if int(entry["version"]) > after and entry.get("operation") not in NO_DATA_OPERATIONS
+        if int(entry["version"]) > after
+        and entry.get("operation") not in NO_DATA_OPERATIONS
+        and not empty_append(entry)
     )
 
 

@@ -147,6 +147,22 @@ def test_data_versions_leave_out_maintenance_commits() -> None:
     assert data_versions([{"version": 9, "operation": "SOMETHING NEW"}], 8) == [9]
 
 
+def test_data_versions_leave_out_appends_of_no_rows_but_not_an_empty_overwrite() -> None:
+    from lakehouse_dags.triggers import data_versions
+
+    def write(version: int, rows: int, mode: str = "Append") -> dict:
+        return {
+            "version": version,
+            "operation": "WRITE",
+            "operationParameters": {"mode": mode},
+            "operationMetrics": {"numFiles": str(min(rows, 1)), "numOutputRows": str(rows)},
+        }
+
+    history = [write(4, 0), write(3, 12), write(2, 0, mode="Overwrite"), write(1, 0)]
+    assert data_versions(history, 0) == [2, 3]
+    assert data_versions([{"version": 5, "operation": "WRITE"}], 4) == [5], "no metrics: assume rows changed"
+
+
 class _StateStore:
     """The asset state store the triggerer injects into a watcher's trigger, kept in a dict."""
 
