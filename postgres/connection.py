@@ -124,12 +124,11 @@ def check_dsn(dsn: str, origin: str) -> dict[str, str]:
     except UnicodeDecodeError:
         reason = "a percent-escape decodes to bytes that are not UTF-8"
     if reason is not None:
+        # Only libpq's reason comes from the DSN: redacting the whole message would mask a one-character
+        # password such as "_" in the variable's name too, and hide the setting to fix.
         raise PostgresConnectError(
-            redact(
-                f"the DSN in {origin} is not a valid PostgreSQL URI or key=value string ({reason}): fix it; "
-                f"{_ENCODING_HINT}",
-                dsn,
-            )
+            f"the DSN in {origin} is not a valid PostgreSQL URI or key=value string ({redact(reason, dsn)}): "
+            f"fix it; {_ENCODING_HINT}"
         )
     if _misparsed(dsn, parts):
         raise PostgresConnectError(
@@ -225,8 +224,11 @@ def describe(dsn: str) -> tuple[str, str, str]:
 
 def translate_connect_error(exc: psycopg2.Error, dsn: str, origin: str) -> PostgresConnectError:
     """Map libpq's connection failure to a message naming the cause and the setting to fix, without the password."""
-    message = _describe_failure(scrub(str(exc), dsn), dsn, origin)
-    return PostgresConnectError(redact(message, dsn))
+    marker = "\x00origin\x00"
+    message = _describe_failure(scrub(str(exc), dsn), dsn, marker)
+    # The origin (which variable or file the DSN came from) is ours, not the DSN's: redacted too, a
+    # one-character password such as "_" would mask the variable's name.
+    return PostgresConnectError(origin.join(redact(part, dsn) for part in message.split(marker)))
 
 
 def _describe_failure(text: str, dsn: str, origin: str) -> str:

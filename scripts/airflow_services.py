@@ -21,6 +21,7 @@ from pathlib import Path
 
 from scripts.airflow_ui import HOST, free_port
 from scripts.run_dag_local import AIRFLOW, ROOT, airflow_env, migrate_home
+from scripts.stack_process import spawn_detached
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -121,21 +122,16 @@ def start_services(config: Path, home: Path, *, port: int = 8090, nice: int = 0)
     url = f"http://{HOST}:{free_port(port)}"
     env = services_env(config, home, url)
     migrate_home(home, env)
-    (home / "logs").mkdir(exist_ok=True)
     services = AirflowServices(home, url)
     port_args = ["--host", HOST, "--port", url.rsplit(":", 1)[1]]
     try:
         for name in COMPONENTS:
-            with services.log(name).open("ab") as out:
-                services.processes[name] = subprocess.Popen(
-                    ["nice", "-n", str(nice), str(AIRFLOW), name, *(port_args if name == "api-server" else [])],
-                    env=env,
-                    cwd=ROOT,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            services.processes[name] = spawn_detached(
+                ["nice", "-n", str(nice), str(AIRFLOW), name, *(port_args if name == "api-server" else [])],
+                services.log(name),
+                ROOT,
+                env=env,
+            )
         services.wait_healthy()
     except BaseException:
         services.stop()

@@ -35,7 +35,7 @@ from kafka.produce import produce_events
 from scripts.build_archive import build_archive
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.report_data import freshness
-from scripts.run_dag_local import ROOT
+from scripts.run_dag_local import ROOT, isolation_env
 from scripts.stack_postgres import scratch_database
 from scripts.streaming_mode import StreamingMode, airflow_time, streaming_mode, wait_until_published
 
@@ -111,12 +111,7 @@ def run_bench(
     topic = f"bench-freshness-{uuid.uuid4().hex[:10]}"
     build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)
     with scratch_database(settings.postgres_dsn(), "bench_freshness") as dsn:
-        isolation = {
-            "LAKEHOUSE_TOPIC": topic,
-            "LAKEHOUSE_LAKE_URI": str(run_dir / "lake"),
-            "LAKEHOUSE_CHECKPOINT_URI": str(run_dir / "lake" / "_checkpoints"),
-            "LAKEHOUSE_POSTGRES_DSN": dsn,
-        }
+        isolation = isolation_env(run_dir, topic, dsn)
         try:
             print(f"starting bronze and silver (trigger {trigger_s} s) and Airflow (streaming mode) in {run_dir}")
             with streaming_mode(

@@ -38,9 +38,7 @@ SECRET_DSN_KEYS = ("password", "sslpassword")
 def isolate_run(run_id: str) -> Path:
     """Point this process and its children at a fresh topic and lake for this run."""
     run_dir = DEMO_DIR / "runs" / run_id
-    os.environ["LAKEHOUSE_TOPIC"] = f"demo-{run_id}"
-    os.environ["LAKEHOUSE_LAKE_URI"] = str(run_dir / "lake")
-    os.environ["LAKEHOUSE_CHECKPOINT_URI"] = str(run_dir / "lake" / "_checkpoints")
+    os.environ.update(run_dag_local.isolation_env(run_dir, f"demo-{run_id}"))
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 

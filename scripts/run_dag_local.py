@@ -32,6 +32,18 @@ QUIET_AIRFLOW_WARNINGS = (
 PINNED_OPTIONS = {("core", "dags_folder"): str(ROOT / "dags"), ("core", "load_examples"): "False"}
 
 
+def isolation_env(run_dir: Path, topic: str, dsn: str | None = None) -> dict[str, str]:
+    """The variables config/local.yml reads that give a run its own topic, its lake (and checkpoints) under
+    `run_dir`, and, with `dsn`, its own database."""
+    lake = run_dir / "lake"
+    env = {
+        "LAKEHOUSE_TOPIC": topic,
+        "LAKEHOUSE_LAKE_URI": str(lake),
+        "LAKEHOUSE_CHECKPOINT_URI": str(lake / "_checkpoints"),
+    }
+    return {**env, "LAKEHOUSE_POSTGRES_DSN": dsn} if dsn else env
+
+
 def airflow_env(config: Path, home: Path = AIRFLOW_HOME) -> dict[str, str]:
     """The environment every airflow command gets: home, DAG folder, config, and the Postgres connection."""
     settings = load_settings(config)

@@ -7,7 +7,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,14 +105,16 @@ class PidFile:
 
 
 def spawn_detached(
-    command: Sequence[str], log_file: Path, cwd: Path, user: str | None = None
+    command: Sequence[str], log_file: Path, cwd: Path, user: str | None = None, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a process in its own session, output appended to its log, so it outlives the caller."""
+    """Start a process in its own session (`env`, else this process's environment), output appended to its log,
+    so it outlives the caller and a signal to its group reaches it and its children alone."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         child = subprocess.Popen(
             list(command),
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

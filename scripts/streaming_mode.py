@@ -30,6 +30,7 @@ from kafka.admin import ensure_topic
 from scripts.airflow_services import AirflowServices, start_services
 from scripts.reconcile import lake_rows
 from scripts.run_dag_local import ROOT
+from scripts.stack_process import spawn_detached
 
 STREAMS = ("bronze", "silver")
 DAG_ID = "lakehouse_streaming"
@@ -97,17 +98,8 @@ class Stream:
 
 
 def start_stream(name: str, config: Path, log: Path, env: dict[str, str]) -> Stream:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"spark.jobs.{name}", "--config", str(config), "--trigger", "continuous"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Stream(name, process, log)
+    command = [sys.executable, "-m", f"spark.jobs.{name}", "--config", str(config), "--trigger", "continuous"]
+    return Stream(name, spawn_detached(command, log, ROOT, env=env), log)
 
 
 @dataclass
@@ -186,22 +178,16 @@ def streaming_mode(
         ensure_topic(settings)  # bronze's Kafka source fails on a topic that does not exist yet
         mode = StreamingMode(settings, config, run_dir, [])
         try:
-            mode.streams.append(start_stream("bronze", config, logs / "bronze.log", env))
-            wait_for(
-                "bronze's first commit",
-                lambda: table_version(settings, "bronze", "events") is not None,
-                mode,
-                stall_s=stall_s,
-                progress=lambda: mode.streams[0].log.stat().st_size,
-            )
-            mode.streams.append(start_stream("silver", config, logs / "silver.log", env))
-            wait_for(
-                "silver's tables",
-                lambda: table_version(settings, "silver", "metrics") is not None,
-                mode,
-                stall_s=stall_s,
-                progress=lambda: mode.streams[1].log.stat().st_size,
-            )
+            for name, ready in (("bronze", ("bronze", "events")), ("silver", ("silver", "metrics"))):
+                stream = start_stream(name, config, logs / f"{name}.log", env)
+                mode.streams.append(stream)
+                wait_for(  # silver reads bronze's table, so it starts once bronze has made it
+                    f"the {name} stream's table {'.'.join(ready)}",
+                    lambda ready=ready: table_version(settings, *ready) is not None,
+                    mode,
+                    stall_s=stall_s,
+                    progress=lambda stream=stream: stream.log.stat().st_size,
+                )
             mode.airflow = start_services(config, run_dir / "airflow", nice=AIRFLOW_NICE)
             yield mode
         finally:

@@ -18,6 +18,7 @@ from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.build_archive import build_archive
+from scripts.run_dag_local import isolation_env
 from scripts.stack import StackInfo
 from scripts.stack_postgres import scratch_database
 from tests.e2e.pipeline_run import PipelineRun
@@ -36,12 +37,7 @@ def shared_pipeline_run(stack: StackInfo, tmp_path_factory: pytest.TempPathFacto
     run_dir = tmp_path_factory.mktemp("pipeline_run")
     topic = f"e2e-{uuid.uuid4().hex[:12]}"
     with scratch_database(stack.postgres_dsn) as dsn:
-        isolation = {
-            "LAKEHOUSE_TOPIC": topic,
-            "LAKEHOUSE_LAKE_URI": str(run_dir / "lake"),
-            "LAKEHOUSE_CHECKPOINT_URI": str(run_dir / "lake" / "_checkpoints"),
-            "LAKEHOUSE_POSTGRES_DSN": dsn,
-        }
+        isolation = isolation_env(run_dir, topic, dsn)
         with pytest.MonkeyPatch.context() as patch:
             for name, value in isolation.items():
                 patch.setenv(name, value)

@@ -17,6 +17,7 @@ from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.reconcile import lake_rows, revenue_rows
+from scripts.run_dag_local import isolation_env
 from scripts.stack import StackInfo
 from scripts.stack_postgres import scratch_database
 from scripts.streaming_mode import streaming_mode, wait_until_published
@@ -41,12 +42,7 @@ def test_silver_commits_run_the_streaming_dag_until_serving_reconciles(stack: St
     topic = f"e2e-streaming-{uuid.uuid4().hex[:10]}"
     settings = load_settings(REPO / "config" / "local.yml")
     with scratch_database(stack.postgres_dsn, "e2e") as dsn:
-        isolation = {
-            "LAKEHOUSE_TOPIC": topic,
-            "LAKEHOUSE_LAKE_URI": str(tmp_path / "lake"),
-            "LAKEHOUSE_CHECKPOINT_URI": str(tmp_path / "lake" / "_checkpoints"),
-            "LAKEHOUSE_POSTGRES_DSN": dsn,
-        }
+        isolation = isolation_env(tmp_path, topic, dsn)
         try:
             with streaming_mode(tmp_path, isolation, processing_time_s=5, poll_s=5) as mode:
                 produced = produce_events(
