@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -78,12 +79,11 @@ class GoldSnapshot:
         except _READ_ERRORS as exc:
             raise GoldSourceError(f"gold table {self.uri} at version {self.version} cannot be read: {exc}") from exc
 
-    def changed_keys(self, after_version: int, keys: Sequence[str]) -> tuple[pa.Table | None, str]:
-        """Distinct keys of rows changed in versions after_version+1..version, or None and why not.
-
-        None when the feed is off or no longer exists for those versions (a full load is then correct);
-        GoldSourceError when it exists but cannot be read.
-        """
+    def changes(self, after_version: int, columns: Sequence[str], keys: Sequence[str]) -> tuple[Changes | None, str]:
+        """What versions after_version+1..version did, from the change data feed alone (the table is not read):
+        each changed key's row as of the pinned version, and the keys it no longer has. None and why not when
+        the feed is off or gone for those versions (a full load is then correct); GoldSourceError when it
+        exists but cannot be read."""
         if self.delta.metadata().configuration.get(CDF_PROPERTY) != "true":
             return None, f"{CDF_PROPERTY} is not true on {self.uri}"
         first = after_version + 1
@@ -92,7 +92,9 @@ class GoldSnapshot:
             start = DeltaTable(self.uri, version=first)
             if start.metadata().configuration.get(CDF_PROPERTY) != "true":
                 return None, f"{CDF_PROPERTY} was off at version {first}"
-            feed = self.delta.load_cdf(starting_version=first, ending_version=self.version, columns=list(keys))
+            feed = self.delta.load_cdf(
+                starting_version=first, ending_version=self.version, columns=[*columns, *FEED_COLUMNS]
+            )
             changes = pa.table(feed)
         except _READ_ERRORS as exc:
             if feed_is_gone(exc):
@@ -105,6 +107,37 @@ class GoldSnapshot:
                 "(check the storage credentials and the files under _change_data; a full load with --full "
                 "does not read the feed)"
             ) from exc
-        key_schema = pa.schema([self.schema().field(k) for k in keys])
-        distinct = changes.select(list(keys)).group_by(list(keys)).aggregate([])
-        return distinct.select(list(keys)).cast(key_schema), ""
+        if any(changes.column(k).null_count for k in keys):
+            return None, f"the change data feed of {versions} has rows with a null key {list(keys)}"
+        schema = self.schema()
+        return final_states(changes, keys, pa.schema([schema.field(c) for c in columns])), ""
+
+
+FEED_COLUMNS = ("_change_type", "_commit_version")
+POST_IMAGES = ("insert", "update_postimage")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Rows to upsert (every column) and keys to delete, as of the pinned version."""
+
+    rows: pa.Table
+    removed: pa.Table
+
+
+def final_states(feed: pa.Table, keys: Sequence[str], schema: pa.Schema) -> Changes:
+    """Per key, its state after the last version of `feed` that touched it: the row written then (an insert or an
+    update's post-image; a delete and an insert in one version, as an overwrite writes, leave the insert), or
+    its removal when that version only deleted it. A table with one row per key has at most one such row per
+    key; the loader refuses a repeated key before it stages anything."""
+    keys = list(keys)
+    # The table's own types first: delta-rs gives strings as string_view, which Arrow cannot filter or join.
+    feed_schema = pa.schema([*schema, pa.field("_change_type", pa.string()), pa.field("_commit_version", pa.int64())])
+    feed = feed.select(feed_schema.names).cast(feed_schema)
+    touched = feed.filter(pc.field("_change_type") != "update_preimage")
+    last = touched.group_by(keys).aggregate([("_commit_version", "max")])
+    final = touched.join(last, keys=keys).filter(pc.field("_commit_version") == pc.field("_commit_version_max"))
+    written = final.filter(pc.field("_change_type").isin(POST_IMAGES))
+    removed = last.select(keys).join(written.select(keys), keys=keys, join_type="left anti")
+    key_schema = pa.schema([schema.field(k) for k in keys])  # joins drop the fields' NOT NULL
+    return Changes(written.select(schema.names).cast(schema), removed.select(keys).cast(key_schema))

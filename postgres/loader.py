@@ -23,7 +23,7 @@ from psycopg2.extensions import connection, cursor
 from config.settings import Settings
 from postgres.connection import PostgresConnectError, connect
 from postgres.copy_arrow import RowRejected, copy_arrow
-from postgres.gold_source import GoldSnapshot, GoldSourceError
+from postgres.gold_source import Changes, GoldSnapshot, GoldSourceError
 from postgres.migrate import pending
 from postgres.serving_schema import (
     SERVING_SCHEMA,
@@ -234,9 +234,9 @@ def _publish_incremental(cur: cursor, target: ServingTable, stage: _Stage) -> tu
 
 
 def _plan(
-    snapshot: GoldSnapshot, key: Sequence[str], last: tuple[str, int] | None, full: bool
-) -> tuple[pa.Table | None, str]:
-    """Changed keys for an incremental load, or None and the reason the load must be full."""
+    snapshot: GoldSnapshot, target: ServingTable, last: tuple[str, int] | None, full: bool
+) -> tuple[Changes | None, str]:
+    """The changes for an incremental load, or None and the reason the load must be full."""
     if full:
         return None, "--full requested"
     if last is None:
@@ -244,9 +244,9 @@ def _plan(
     if last[0] != snapshot.table_id:
         reason = f"gold table was recreated (table id {last[0]} -> {snapshot.table_id})"
     else:
-        changed, reason = snapshot.changed_keys(last[1], key)
-        if changed is not None:
-            return changed, reason
+        changes, reason = snapshot.changes(last[1], target.columns, target.key)
+        if changes is not None:
+            return changes, reason
     log.warning("gold table %s falls back to a full load: %s", snapshot.uri, reason)
     return None, reason
 
@@ -412,27 +412,24 @@ def _load(
         if last is not None and last[0] == snapshot.table_id and last[1] >= version:
             conn.rollback()
             return LoadResult(table, "skipped", version, reason=f"version {last[1]} already published")
-        changed, reason = _plan(snapshot, target.key, last, full)
-        rows = snapshot.read(list(target.columns))
+        changes, reason = _plan(snapshot, target, last, full)
         cur.execute(sql.SQL("create unlogged table {} (like {})").format(stage.rows, _target(table)))
-        if changed is None:
-            staged = _stage_rows(cur, target, stage.rows, rows, uri, version)
+        if changes is None:
+            staged = _stage_rows(cur, target, stage.rows, snapshot.read(list(target.columns)), uri, version)
         else:
             keys = list(target.key)
-            changed_rows = rows.join(changed, keys=keys, join_type="left semi")
-            removed = changed.join(rows.select(keys), keys=keys, join_type="left anti")
             cur.execute(
                 sql.SQL("create unlogged table {} as select {} from {} with no data").format(
                     stage.deleted, _names(keys), _target(table)
                 )
             )
-            staged = _stage_rows(cur, target, stage.rows, changed_rows, uri, version)
-            copy_arrow(cur, stage.deleted, removed, keys)
+            staged = _stage_rows(cur, target, stage.rows, changes.rows, uri, version)
+            copy_arrow(cur, stage.deleted, changes.removed, keys)
         if checkpoint:
             checkpoint("staged")
-        publish = _publish_full if changed is None else _publish_incremental
+        publish = _publish_full if changes is None else _publish_incremental
         inserted, updated, deleted = publish(cur, target, stage)
-        mode = "full" if changed is None else "incremental"
+        mode = "full" if changes is None else "incremental"
         cur.execute(
             """
             insert into pipeline.load_audit (table_name, delta_table_id, delta_version, mode, rows_inserted,

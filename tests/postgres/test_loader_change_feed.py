@@ -32,7 +32,7 @@ READ_FEED = """
 import sys
 from postgres.gold_source import GoldSnapshot, GoldSourceError
 try:
-    print(GoldSnapshot.latest(sys.argv[1]).changed_keys(0, ["user_id"]))
+    print(GoldSnapshot.latest(sys.argv[1]).changes(0, ["user_id"], ["user_id"]))
 except GoldSourceError as exc:
     print(exc)
     sys.exit(3)
