@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 from psycopg2.extensions import make_dsn
 
 from config.settings import Settings
-from postgres.loader import MARTS, LoadError, LoadResult, MartsNotPublished, load_marts
+from postgres.loader import MARTS, LoadError, LoadResult, MartsNotPublished, load_marts, load_table
 from postgres.serving_schema import SchemaMismatchError
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, SCHEMAS, user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows, stage_tables
@@ -100,6 +100,37 @@ def test_incremental_load_applies_exactly_the_changes(serving_db: str, load_sett
         ("full", 0, 5, 0, 0, "succeeded"),
         ("incremental", 3, 1, 1, 1, "succeeded"),
     ]
+
+
+def test_incremental_updates_after_a_full_load_stay_on_their_pages(
+    serving_db: str, load_settings_for: MakeSettings
+) -> None:
+    """The serving tables keep free space on each page (migration 004), so an incremental load's updates of
+    unindexed columns are heap-only: no new index entries. At fillfactor 100 a full load packs every page and
+    these updates move to other pages."""
+    settings = load_settings_for(serving_db)
+    uri = _gold_uri(settings, "dim_users")
+    write_gold(uri, "dim_users", [user(f"u{i:05}", f"{i}.00") for i in range(3000)])
+    load_marts(settings, ["dim_users"])
+    DeltaTable(uri).update(updates={"purchases": "purchases + 1"}, predicate="user_id LIKE '%0'")
+    conn = psycopg2.connect(serving_db)
+    counted: list[tuple[int, int]] = []
+
+    def before_commit(step: str) -> None:
+        if step == "published":
+            with conn.cursor() as cur:
+                cur.execute(
+                    "select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables "
+                    "where schemaname = 'serving' and relname = 'dim_users'"
+                )
+                counted.append(cur.fetchone())
+
+    try:
+        result = load_table(conn, "dim_users", uri, checkpoint=before_commit)
+    finally:
+        conn.close()
+    assert (result.mode, result.rows_updated) == ("incremental", 300)
+    assert counted == [(300, 300)]
 
 
 def test_without_change_feed_a_full_load_still_publishes_only_differences(
