@@ -92,12 +92,6 @@ class AirflowServices:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
 
-    def __enter__(self) -> AirflowServices:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def services_env(config: Path, home: Path, url: str) -> dict[str, str]:
     """run_dag_local's environment plus what the components need to find each other on this machine: the

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from config.settings import Settings, load_settings
 from kafka.admin import delete_topics
 from kafka.produce import NO_ANOMALIES
-from scripts.bench_spark import isolated, produce, reconciled, timed_stream
+from scripts.bench_spark import BENCH_DIR, isolated, produce, reconciled, timed_stream
 from scripts.generated_silver import write_bronze
 from scripts.reconcile import lake_rows
 from spark.contract_schema import event_struct
@@ -38,8 +38,6 @@ from spark.jobs import bronze, silver
 from spark.session import build_session
 from spark.tables import ensure_silver_tables, silver_schema
 
-ROOT = Path(__file__).resolve().parents[1]
-BENCH_DIR = ROOT / ".local" / "bench"
 LAKE_DIR = BENCH_DIR / "scale-lake"
 RESULT = BENCH_DIR / "scale.json"
 TARGET_BIG_ROWS, TARGET_RATIO = 20_000_000, 1.5

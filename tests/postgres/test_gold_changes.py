@@ -17,6 +17,7 @@ from postgres.gold_source import GoldSnapshot, final_states
 from tests.property_budget import examples
 
 SCHEMA = pa.schema([pa.field("k", pa.string(), nullable=False), ("v", pa.int64())])
+CDF = {"delta.enableChangeDataFeed": "true"}
 KEYS = [f"k{i}" for i in range(8)]
 _tables = itertools.count()
 
@@ -104,3 +105,17 @@ def test_a_key_deleted_and_written_again_in_one_version_is_written_and_the_last_
     found = final_states(feed, ["k"], SCHEMA)
     assert found.rows.to_pylist() == [{"k": "a", "v": 2}]
     assert sorted(found.removed.column("k").to_pylist()) == ["b", "c"]
+
+
+def test_a_feed_with_a_null_key_falls_back_to_a_full_load(tmp_path: Path) -> None:
+    """A key the feed cannot name (a gold job bug) is no change to apply: the loader reloads the table in full,
+    where the repeated/absent key is refused with its rows named."""
+    uri = str(tmp_path / "gold")
+    nullable = pa.schema([("k", pa.string()), ("v", pa.int64())])
+    write_deltalake(uri, pa.table({"k": ["a"], "v": [1]}, schema=nullable), configuration=CDF)
+    write_deltalake(uri, pa.table({"k": [None], "v": [2]}, schema=nullable), mode="append")
+
+    changes, reason = GoldSnapshot.latest(uri).changes(0, ["k", "v"], ["k"])
+
+    assert changes is None
+    assert reason == "the change data feed of versions 1..1 has rows with a null key ['k']"
