@@ -43,6 +43,7 @@ class DedupStream:
 
     def __init__(self, spark: SparkSession, source: Path, checkpoint: Path):
         self.spark, self.source, self.checkpoint = spark, source, checkpoint
+        source.mkdir(parents=True, exist_ok=True)
 
     def start(self, continuous: bool) -> StreamingQuery:
         source = self.spark.readStream.schema("event_id string").option("maxFilesPerTrigger", 10**6)
