@@ -6,15 +6,20 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from spark.contract_schema import event_struct
-from spark.validation import validate_batches, validated_schema
+from spark.validation import PASSTHROUGH, validate_batches, validated_schema
 
 COORDINATE = ("topic", "partition", "offset")
 
 
 def validated_records(bronze: DataFrame) -> DataFrame:
-    """Each bronze row with the contract's verdict: typed fields if valid, reasons if not (one row out per row in)."""
-    schema = validated_schema(bronze.schema)
-    return bronze.mapInArrow(validate_batches(schema), schema)
+    """Each bronze row with the contract's verdict: typed fields if valid, reasons if not (one row out per row in).
+
+    Only the columns the verdict keeps cross to the Python worker: bronze's Kafka `headers` (a list of structs,
+    which Arrow converts slowly on the JVM side) cost more than the validator itself when they were sent along
+    (docs/benchmarks.md, bench-spark, fifteenth session)."""
+    kept = bronze.select(*PASSTHROUGH)
+    schema = validated_schema(kept.schema)
+    return kept.mapInArrow(validate_batches(schema), schema)
 
 
 def valid_events(validated: DataFrame) -> DataFrame:
