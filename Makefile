@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -112,6 +112,15 @@ stack-down: ## Stop the local services this project started
 
 stack-status: install ## Show whether the local services are running and healthy
 	$(PY) -m scripts.stack status
+
+cluster-up: install jars ## Start the local cluster: 3 Kafka nodes (RF 3), a Spark master and 2 workers, PostgreSQL
+	$(PY) -m scripts.stack up --config config/local-cluster.yml
+
+cluster-down: ## Stop the local cluster's processes (by pid)
+	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down --config config/local-cluster.yml; fi
+
+cluster-status: install ## Show whether each process of the local cluster is running and healthy
+	$(PY) -m scripts.stack status --config config/local-cluster.yml
 
 produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 --anomalies"
 	$(PY) -m kafka.produce $(ARGS)

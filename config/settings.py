@@ -77,10 +77,32 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class LocalKafka:
+    """The local Kafka: one combined broker and controller, or `nodes` of them forming one KRaft quorum, node n
+    listening on each port + NODE_PORT_STRIDE x (n - 1)."""
+
     port: int = 9092
     sasl_port: int = 9094
     controller_port: int = 9093
     heap: str = "1g"
+    nodes: int = 1
+
+
+NODE_PORT_STRIDE = 100
+
+
+@dataclass(frozen=True)
+class LocalSpark:
+    """A Spark standalone cluster run from the installed PySpark: a master and `workers` workers, each its own JVM;
+    worker n listens on worker_port + n - 1 and its UI on worker_ui_port + n - 1."""
+
+    master_port: int = 7077
+    master_ui_port: int = 8080
+    workers: int = 2
+    worker_cores: int = 1
+    worker_memory: str = "3g"
+    worker_port: int = 7078
+    worker_ui_port: int = 8081
+    daemon_memory: str = "512m"
 
 
 @dataclass(frozen=True)
@@ -96,6 +118,8 @@ class StackSettings:
     start_timeout_s: int = 90
     kafka: LocalKafka = field(default_factory=LocalKafka)
     postgres: LocalPostgres = field(default_factory=LocalPostgres)
+    spark: LocalSpark | None = None
+    """A local Spark standalone cluster (config/local-cluster.yml); absent: jobs run in local mode."""
 
 
 @dataclass(frozen=True)
@@ -191,6 +215,20 @@ class LocalRunner:
 
 
 @dataclass(frozen=True)
+class StandaloneRunner:
+    """spark-submit (client mode) to a Spark standalone master such as `make cluster-up`'s: the executors are the
+    workers' processes and get only what is shipped (the code archive, the jars, the config file)."""
+
+    master: str
+    spark_submit: str = ".venv/bin/spark-submit"
+    python: str = ".venv/bin/python"
+    jars_dir: str | None = None
+    executor_memory: str = "2g"
+    executor_cores: int = 1
+    max_cores: int = 2
+
+
+@dataclass(frozen=True)
 class DatabricksCluster:
     spark_version: str
     node_type_id: str
@@ -232,9 +270,10 @@ class DataprocRunner:
 class RunnerSettings:
     """Which platform runs the Spark jobs; only the section named by `kind` is read."""
 
-    kind: Literal["local", "databricks", "synapse", "dataproc"]
+    kind: Literal["local", "standalone", "databricks", "synapse", "dataproc"]
     artifacts: ArtifactSettings
     local: LocalRunner | None = None
+    standalone: StandaloneRunner | None = None
     databricks: DatabricksRunner | None = None
     synapse: SynapseRunner | None = None
     dataproc: DataprocRunner | None = None

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     runner = load_settings(args.config).airflow.runner
     archive = ROOT / runner.artifacts.archive_uri
-    if runner.kind == "local" and not archive.is_file():
+    if runner.kind in ("local", "standalone") and not archive.is_file():
         print(
             f"error: {archive} (airflow.runner.artifacts.archive_uri) is missing: run `make spark-archive`",
             file=sys.stderr,

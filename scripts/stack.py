@@ -1,7 +1,8 @@
 """Usage: python -m scripts.stack up|down|status [--config PATH]
 
-Runs the local services a config's `stack` section describes (a Kafka broker, and PostgreSQL unless a DSN is
-given), detached from this process, so laptops and tests get real components without Docker.
+Runs the local services a config's `stack` section describes (a Kafka broker or a quorum of them, PostgreSQL unless
+a DSN is given, and a Spark standalone cluster when `stack.spark` is set), detached from this process, so laptops
+and tests get real components without Docker. `make cluster-up` is this with config/local-cluster.yml.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import psutil
 import psycopg2
 
 from config.settings import ConfigError, Settings, load_settings
-from scripts.stack_kafka import REPO_ROOT, SASL_USERNAME, SECRET_ENV, KafkaBroker
+from scripts.stack_kafka import REPO_ROOT, SASL_USERNAME, SECRET_ENV, KafkaBroker, kafka_nodes
 from scripts.stack_postgres import EmbeddedPostgres, query_one
 from scripts.stack_process import (
     StackError,
@@ -27,8 +28,11 @@ from scripts.stack_process import (
     stop_process,
     wait_until_healthy,
 )
+from scripts.stack_spark import SparkMaster, SparkWorker, spark_services
 
 __all__ = ["Stack", "StackError", "StackInfo"]
+
+Service = KafkaBroker | EmbeddedPostgres | SparkMaster | SparkWorker
 
 
 @dataclass
@@ -53,19 +57,24 @@ class Stack:
         self.settings = settings
         state_dir = Path(settings.stack.state_dir).expanduser()
         self.state_dir = state_dir if state_dir.is_absolute() else REPO_ROOT / state_dir
-        self.kafka = KafkaBroker(settings.stack.kafka, self.state_dir)
+        self.kafka_nodes = kafka_nodes(settings.stack.kafka, self.state_dir)
+        self.kafka = self.kafka_nodes[0]
         self.postgres = EmbeddedPostgres(settings.stack.postgres, settings.postgres.database, self.state_dir)
+        local_spark = settings.stack.spark
+        self.spark = spark_services(local_spark, self.state_dir) if local_spark else []
         self._check_bootstrap_servers()
 
     def _check_bootstrap_servers(self) -> None:
-        kafka, local = self.settings.kafka, self.settings.stack.kafka
+        kafka = self.settings.kafka
         sasl = kafka.security.protocol.startswith("SASL")
-        port, key = (local.sasl_port, "stack.kafka.sasl_port") if sasl else (local.port, "stack.kafka.port")
+        key = "stack.kafka.sasl_port" if sasl else "stack.kafka.port"
+        listening = {str(node.sasl_port if sasl else node.port) for node in self.kafka_nodes}
         ports = {server.rpartition(":")[2] for server in kafka.bootstrap_servers.split(",")}
-        if ports != {str(port)}:
+        if not ports or not ports <= listening:
             raise StackError(
                 f"{self.settings.source}: kafka.bootstrap_servers is {kafka.bootstrap_servers!r} but the "
-                f"local broker's {kafka.security.protocol} listener is on port {port} ({key}): align them"
+                f"local {kafka.security.protocol} listeners are on port(s) {', '.join(sorted(listening))} ({key}, "
+                f"one per node): align them"
             )
 
     @contextlib.contextmanager
@@ -76,8 +85,13 @@ class Stack:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
 
-    def _services(self) -> list[KafkaBroker | EmbeddedPostgres]:
-        return [self.kafka, self.postgres] if self.settings.uses_embedded_postgres() else [self.kafka]
+    def _services(self) -> list[Service]:
+        """In start order: Kafka's nodes, PostgreSQL (unless external), the Spark master, its workers."""
+        postgres = [self.postgres] if self.settings.uses_embedded_postgres() else []
+        return [*self.kafka_nodes, *postgres, *self.spark]
+
+    def _all(self) -> list[Service]:
+        return [*self.kafka_nodes, self.postgres, *self.spark]
 
     def up(self) -> StackInfo:
         """Start whatever is not running yet and wait until every service answers a real request."""
@@ -93,7 +107,7 @@ class Stack:
             if not self.settings.uses_embedded_postgres():
                 self._check_external_postgres()
             secret = self.kafka.secret()
-            started: list[KafkaBroker | EmbeddedPostgres] = []
+            started: list[Service] = []
             try:
                 for svc in missing:
                     svc.prepare()
@@ -121,10 +135,9 @@ class Stack:
             ) from exc
 
     def _info(self, secret: str, started: list[str]) -> StackInfo:
-        local = self.settings.stack.kafka
         return StackInfo(
-            bootstrap_servers=f"localhost:{local.port}",
-            sasl_bootstrap_servers=f"localhost:{local.sasl_port}",
+            bootstrap_servers=",".join(f"localhost:{node.port}" for node in self.kafka_nodes),
+            sasl_bootstrap_servers=",".join(f"localhost:{node.sasl_port}" for node in self.kafka_nodes),
             sasl_username=SASL_USERNAME,
             sasl_secret_env=SECRET_ENV,
             sasl_secret=secret,
@@ -142,7 +155,7 @@ class Stack:
 
     def _stop(self, names: Sequence[str] | None) -> list[tuple[str, int | None]]:
         stopped = []
-        for svc in (self.postgres, self.kafka):
+        for svc in reversed(self._all()):
             if names is not None and svc.name not in names:
                 continue
             proc = svc.pid_file.process()
@@ -155,7 +168,7 @@ class Stack:
     def status(self) -> dict[str, dict[str, object]]:
         """Per service: running, healthy, pid, port and log file (external PostgreSQL: healthy only)."""
         report: dict[str, dict[str, object]] = {}
-        for svc in (self.kafka, self.postgres):
+        for svc in self._all():
             if svc is self.postgres and not self.settings.uses_embedded_postgres():
                 report[svc.name] = self._external_postgres_status()
                 continue

@@ -1,4 +1,5 @@
-"""The local Kafka broker: one Apache Kafka KRaft node (broker + controller) run from Maven-resolved jars."""
+"""The local Kafka: Apache Kafka KRaft nodes (each broker + controller) run from Maven-resolved jars; one node for
+the stack, three forming one quorum for the local cluster (config/local-cluster.yml)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from config.settings import LocalKafka
+from config.settings import NODE_PORT_STRIDE, LocalKafka
 from scripts.stack_process import PidFile, Port, StackError, display_path, port_answers, spawn_detached
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -55,33 +56,53 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
-class KafkaBroker:
-    """Writes the broker's config, formats its storage once, starts it detached and checks it answers."""
+def kafka_nodes(local: LocalKafka, state_dir: Path) -> list[KafkaBroker]:
+    """The stack's Kafka nodes: one, or stack.kafka.nodes forming one KRaft quorum."""
+    if not 1 <= local.nodes <= 9:
+        raise StackError(f"stack.kafka.nodes is {local.nodes}; expected 1 (one broker) to 9 (a quorum of brokers)")
+    return [KafkaBroker(local, state_dir, node) for node in range(1, local.nodes + 1)]
 
-    name = "kafka"
+
+class KafkaBroker:
+    """Writes one node's config, formats its storage once, starts it detached and checks it answers."""
+
     stop_signal = signal.SIGTERM
     grace_s = 30.0
 
-    def __init__(self, local: LocalKafka, state_dir: Path):
-        self.local = local
-        self.dir = state_dir / "kafka"
+    def __init__(self, local: LocalKafka, state_dir: Path, node: int = 1):
+        self.local, self.node = local, node
+        self.quorum = local.nodes > 1
+        self.name = f"kafka-{node}" if self.quorum else "kafka"
+        shared = state_dir / "kafka"
+        self.dir = shared / f"node-{node}" if self.quorum else shared
+        self.shared_dir = shared
+        self.port, self.sasl_port, self.controller_port = (
+            self._of_node(local.port),
+            self._of_node(local.sasl_port),
+            self._of_node(local.controller_port),
+        )
         self.properties = self.dir / "server.properties"
         self.log4j = self.dir / "log4j2.properties"
         self.data_dir = self.dir / "data"
         self.format_record = self.dir / "formatted.properties"
         self.log_file = self.dir / "server.log"
-        self.secret_file = self.dir / "sasl.env"
+        self.secret_file = shared / "sasl.env"
+        self.cluster_id_file = shared / "cluster.id"
         self.pid_file = PidFile(self.dir / "kafka.pid", self._is_ours)
 
+    def _of_node(self, base: int) -> int:
+        return base + NODE_PORT_STRIDE * (self.node - 1)
+
     def ports(self) -> list[Port]:
+        suffix = f" + {NODE_PORT_STRIDE * (self.node - 1)} (node {self.node})" if self.node > 1 else ""
         return [
-            Port(self.local.port, "stack.kafka.port", "LAKEHOUSE_KAFKA_PORT"),
-            Port(self.local.sasl_port, "stack.kafka.sasl_port", "LAKEHOUSE_KAFKA_SASL_PORT"),
-            Port(self.local.controller_port, "stack.kafka.controller_port", "LAKEHOUSE_KAFKA_CONTROLLER_PORT"),
+            Port(self.port, f"stack.kafka.port{suffix}", "LAKEHOUSE_KAFKA_PORT"),
+            Port(self.sasl_port, f"stack.kafka.sasl_port{suffix}", "LAKEHOUSE_KAFKA_SASL_PORT"),
+            Port(self.controller_port, f"stack.kafka.controller_port{suffix}", "LAKEHOUSE_KAFKA_CONTROLLER_PORT"),
         ]
 
     def endpoint(self) -> str:
-        return f"localhost:{self.local.port} (SASL localhost:{self.local.sasl_port})"
+        return f"localhost:{self.port} (SASL localhost:{self.sasl_port})"
 
     def _is_ours(self, cmdline: list[str]) -> bool:
         return "kafka.Kafka" in cmdline and str(self.properties) in cmdline
@@ -104,9 +125,10 @@ class KafkaBroker:
         return stored
 
     def _make_dir(self) -> None:
-        """The broker's directory, open to us alone: it holds the SASL secret."""
-        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.dir.chmod(0o700)
+        """The broker's directory (and the nodes' shared one), open to us alone: they hold the SASL secret."""
+        for folder in (self.shared_dir, self.dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
 
     def _stored_secret(self) -> str | None:
         if not self.secret_file.is_file():
@@ -139,14 +161,28 @@ class KafkaBroker:
         self.log4j.write_text(_LOG4J2, encoding="utf-8")
         self._format_once()
 
+    def quorum_setting(self) -> tuple[str, str]:
+        """One node: a standalone controller found by bootstrap address. A quorum: its static voters, every node
+        a voter (so a majority, two of three, keeps the cluster writable while one node is down)."""
+        if not self.quorum:
+            return "controller.quorum.bootstrap.servers", f"127.0.0.1:{self.controller_port}"
+        voters = [
+            f"{n}@127.0.0.1:{self.local.controller_port + NODE_PORT_STRIDE * (n - 1)}"
+            for n in range(1, self.local.nodes + 1)
+        ]
+        return "controller.quorum.voters", ",".join(voters)
+
     def _server_properties(self, secret: str) -> str:
-        port, sasl, controller = self.local.port, self.local.sasl_port, self.local.controller_port
+        port, sasl, controller = self.port, self.sasl_port, self.controller_port
         login = "org.apache.kafka.common.security.plain.PlainLoginModule required"
         jaas = f'{login} user_{SASL_USERNAME}="{secret}";'
+        quorum_key, quorum = self.quorum_setting()
+        replicas = str(min(3, self.local.nodes))
+        in_sync = "2" if self.local.nodes >= 3 else "1"
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"127.0.0.1:{controller}",
+            "node.id": str(self.node),
+            quorum_key: quorum,
             "listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl},"
             f"CONTROLLER://127.0.0.1:{controller}",
             "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port},SASL_PLAINTEXT://127.0.0.1:{sasl},"
@@ -158,14 +194,14 @@ class KafkaBroker:
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas,
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": replicas,
+            "min.insync.replicas": in_sync,
+            "offsets.topic.replication.factor": replicas,
             "offsets.topic.num.partitions": "5",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": in_sync,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": in_sync,
             "auto.create.topics.enable": "false",
             "message.max.bytes": "1048588",
             "group.initial.rebalance.delay.ms": "0",
@@ -174,7 +210,7 @@ class KafkaBroker:
         return header + "".join(f"{key}={value}\n" for key, value in lines.items())
 
     def _format_once(self) -> None:
-        quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{self.local.controller_port}\n"
+        quorum = "=".join(self.quorum_setting()) + "\n"
         if (self.data_dir / "meta.properties").is_file():
             record = self.format_record
             recorded = record.read_text(encoding="utf-8") if record.is_file() else quorum
@@ -185,9 +221,18 @@ class KafkaBroker:
                     f"and delete {display_path(self.dir)} to start empty"
                 )
             return
-        cluster_id = self._storage_tool("random-uuid").strip()
-        self._storage_tool("format", "--standalone", "-t", cluster_id, "-c", str(self.properties))
+        if not self.quorum:
+            cluster_id = self._storage_tool("random-uuid").strip()
+            self._storage_tool("format", "--standalone", "-t", cluster_id, "-c", str(self.properties))
+        else:
+            self._storage_tool("format", "-t", self._cluster_id(), "-c", str(self.properties))
         self.format_record.write_text(quorum, encoding="utf-8")
+
+    def _cluster_id(self) -> str:
+        """The quorum's one cluster id, made by the first node formatted and read by the others."""
+        if not self.cluster_id_file.is_file():
+            self.cluster_id_file.write_text(self._storage_tool("random-uuid").strip() + "\n", encoding="ascii")
+        return self.cluster_id_file.read_text(encoding="ascii").strip()
 
     def _storage_tool(self, *args: str) -> str:
         command = [*self._java(), "kafka.tools.StorageTool", *args]
@@ -225,12 +270,13 @@ class KafkaBroker:
         return spawn_detached(command, self.log_file, cwd=self.dir).pid
 
     def healthy(self) -> bool:
-        """True when the PLAINTEXT listener answers a metadata request."""
-        if not port_answers(self.local.port):
+        """True when this node's PLAINTEXT listener answers a metadata request naming every node of the cluster
+        (a restarted node counts once it has rejoined)."""
+        if not port_answers(self.port):
             return False
-        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.local.port}", "log_level": 0})
+        admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "log_level": 0})
         try:
-            admin.list_topics(timeout=5)
+            metadata = admin.list_topics(timeout=5)
         except KafkaException:
             return False
-        return True
+        return len(metadata.brokers) == self.local.nodes

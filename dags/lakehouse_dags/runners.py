@@ -148,36 +148,78 @@ def _local_path(settings: Settings, key: str, value: str) -> str:
 
 def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
     """BashOperator running spark-submit with the local jars, the code archive and the driver's Python."""
+    local = _section(settings, runner)
+    return _spark_submit_operator(
+        settings, runner, job, local, master=local.master or settings.spark.master, cluster_conf={}, **task
+    )
+
+
+def standalone_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
+    """BashOperator running spark-submit (client mode) against a standalone master: executors are the workers'
+    processes, sized by airflow.runner.standalone, and get the archive, the jars and the config file shipped."""
+    standalone = _section(settings, runner)
+    if not standalone.master.startswith("spark://"):
+        raise _error(
+            settings, "airflow.runner.standalone.master", f"is {standalone.master!r}; expected spark://host:port"
+        )
+    cluster_conf = {
+        "spark.submit.deployMode": "client",
+        "spark.executor.memory": standalone.executor_memory,
+        "spark.executor.cores": str(standalone.executor_cores),
+        "spark.cores.max": str(standalone.max_cores),
+    }
+    return _spark_submit_operator(
+        settings, runner, job, standalone, master=standalone.master, cluster_conf=cluster_conf, **task
+    )
+
+
+def _spark_submit_operator(
+    settings: Settings,
+    runner: RunnerSettings,
+    job: SparkJob,
+    section: Any,
+    *,
+    master: str,
+    cluster_conf: dict[str, str],
+    **task: Any,
+) -> Any:
+    """The local and standalone runners' BashOperator: spark-submit on this machine with the code archive (and
+    the config file as --files), the jars of the runner's jars_dir (else spark.jars_dir), the driver's Python."""
     from airflow.providers.standard.operators.bash import BashOperator
 
-    local = _section(settings, runner)
+    kind = runner.kind
     artifacts = runner.artifacts
     archive = _local_path(settings, f"{ARTIFACTS}.archive_uri", artifacts.archive_uri)
     config = _local_path(settings, f"{ARTIFACTS}.config_uri", artifacts.config_uri)
     resolved = _resolve(settings, runner, job, lambda key, uri: _local_path(settings, key, uri), config)
-    jars_key = "airflow.runner.local.jars_dir" if local.jars_dir else "spark.jars_dir"
-    jars_dir = local.jars_dir or settings.spark.jars_dir
+    jars_key = f"airflow.runner.{kind}.jars_dir" if section.jars_dir else "spark.jars_dir"
+    jars_dir = section.jars_dir or settings.spark.jars_dir
     jars_path = _local_path(settings, jars_key, jars_dir) if jars_dir else None
     jars = jars_in(jars_path) if jars_path else []
     java_options = " ".join(
         filter(None, [driver_java_options(settings, jars_path, jars), lineage.driver_java_options(settings)])
     )
+    conf = {
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        **local_driver_conf(settings),
+        **cluster_conf,
+        **local_lineage_conf(settings, job),
+    }
     argv = [
-        _local_path(settings, "airflow.runner.local.spark_submit", local.spark_submit),
+        _local_path(settings, f"airflow.runner.{kind}.spark_submit", section.spark_submit),
         "--master",
-        local.master or settings.spark.master,
+        master,
         "--name",
         f"lakehouse-{job.name}",
         "--driver-memory",
         settings.spark.driver_memory,
         *(["--driver-java-options", java_options] if java_options else []),
-        "--conf",
-        f"spark.sql.shuffle.partitions={settings.spark.shuffle_partitions}",
-        *(arg for key, value in local_driver_conf(settings).items() for arg in ("--conf", f"{key}={value}")),
-        *(arg for key, value in local_lineage_conf(settings, job).items() for arg in ("--conf", f"{key}={value}")),
+        *(arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")),
         "--py-files",
         archive,
     ]
+    if cluster_conf:
+        argv += ["--files", config]
     if jars:
         argv += ["--jars", ",".join(jars)]
     packages = _packages(settings, runner)
@@ -192,7 +234,7 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
             shlex.join(["echo", f"error: no jars in {jars_dir} ({jars_key} in {settings.source}): run `make jars`"])
             + " >&2; exit 1"
         )
-    python = _local_path(settings, "airflow.runner.local.python", local.python)
+    python = _local_path(settings, f"airflow.runner.{kind}.python", section.python)
     return BashOperator(
         bash_command=command,
         cwd=str(PROJECT_DIR),
@@ -387,6 +429,7 @@ def dataproc_operator(settings: Settings, runner: RunnerSettings, job: SparkJob,
 
 _BUILDERS = {
     "local": local_operator,
+    "standalone": standalone_operator,
     "databricks": databricks_operator,
     "synapse": synapse_operator,
     "dataproc": dataproc_operator,

@@ -43,6 +43,22 @@ RUNNERS: dict[str, dict[str, Any]] = {
         },
         "local": {"spark_submit": "/opt/spark/bin/spark-submit", "python": "/opt/venv/bin/python"},
     },
+    "standalone": {
+        "kind": "standalone",
+        "artifacts": {
+            "jobs_uri": "/opt/lh/spark/jobs",
+            "archive_uri": "/opt/lh/dist/lakehouse.zip",
+            "config_uri": "/opt/lh/config/test.yml",
+        },
+        "standalone": {
+            "master": "spark://10.0.0.5:7077",
+            "spark_submit": "/opt/spark/bin/spark-submit",
+            "python": "/opt/venv/bin/python",
+            "executor_memory": "5g",
+            "executor_cores": 2,
+            "max_cores": 6,
+        },
+    },
     "databricks": {
         "kind": "databricks",
         "artifacts": {

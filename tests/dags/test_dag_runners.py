@@ -78,6 +78,46 @@ def test_local_spark_submit_command(write_config, tmp_path: Path) -> None:
     assert op.execution_timeout == TIMEOUT
 
 
+def test_standalone_spark_submit_ships_archive_jars_and_config_to_the_cluster(write_config, tmp_path: Path) -> None:
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    (jars / "delta.jar").write_text("x")
+    op = build(write_config("standalone", _set(["airflow", "runner", "standalone", "jars_dir"], str(jars))))
+    argv = shlex.split(op.bash_command)
+    assert argv[:3] == ["/opt/spark/bin/spark-submit", "--master", "spark://10.0.0.5:7077"]
+    conf = _conf_args(argv)
+    assert {k: conf[k] for k in ("spark.submit.deployMode", "spark.executor.memory", "spark.executor.cores")} == {
+        "spark.submit.deployMode": "client",
+        "spark.executor.memory": "5g",
+        "spark.executor.cores": "2",
+    }
+    assert conf["spark.cores.max"] == "6" and conf["spark.sql.shuffle.partitions"] == "7"
+    shipped = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i] in ("--py-files", "--files", "--jars")}
+    assert shipped == {
+        "--py-files": "/opt/lh/dist/lakehouse.zip",
+        "--files": "/opt/lh/config/test.yml",
+        "--jars": f"{jars}/delta.jar",
+    }
+    assert argv[-5:] == ["/opt/lh/spark/jobs/bronze.py", "--config", "/opt/lh/config/test.yml", *BRONZE_ARGS]
+    assert op.env["PYTHONPATH"] == "/opt/lh/dist/lakehouse.zip"
+
+
+def test_standalone_jar_job_runs_on_the_cluster_with_its_class(write_config) -> None:
+    op = build(write_config("standalone", _with_jar), "gold_scala", ("--lake", "/lake"), "lakehouse.gold.Job")
+    argv = shlex.split(op.bash_command)
+    assert argv[1:3] == ["--master", "spark://10.0.0.5:7077"]
+    assert argv[-5:] == ["--class", "lakehouse.gold.Job", "/opt/lh/gold.jar", "--lake", "/lake"]
+
+
+def test_standalone_master_must_be_a_spark_url(write_config) -> None:
+    with pytest.raises(ConfigError, match=r"airflow.runner.standalone.master' is 'local\[2\]'; expected spark://"):
+        build(write_config("standalone", _set(["airflow", "runner", "standalone", "master"], "local[2]")))
+
+
+def _with_jar(data) -> None:
+    data["airflow"]["runner"]["artifacts"]["jar_uri"] = "/opt/lh/gold.jar"
+
+
 def test_local_driver_java_options_reach_spark_submit(write_config) -> None:
     def edit(data):
         data["spark"]["driver_java_options"] = "-XX:+UseSerialGC -Dlakehouse.test=1"
