@@ -15,7 +15,10 @@ import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "local.yml"
-PROJECT_ROOT = CONFIG_DIR.parent
+PROJECT_ROOT = CONFIG_DIR.parent if CONFIG_DIR.is_dir() else Path.cwd()
+"""What relative local paths in a config are relative to: the checkout this module lives in, or, when it runs
+from the spark-submit archive (a zip, so no folder), the working directory, which a DAG task sets to the
+checkout (a path inside the zip would be no place to write a lake)."""
 CONFIG_ENV_VAR = "LAKEHOUSE_CONFIG"
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -29,6 +29,14 @@ def spark_home() -> Path:
     return Path(pyspark.__file__).resolve().parent
 
 
+def scala_version() -> str:
+    """The Scala binary version of the installed Spark (from spark-core's jar name). A worker's launcher needs it
+    to build an executor's command; Spark's bin/load-spark-env.sh sets it, a pip install has no such step."""
+    for jar in (spark_home() / "jars").glob("spark-core_*.jar"):
+        return jar.name.removeprefix("spark-core_").split("-", 1)[0]
+    raise StackError(f"no spark-core jar in {spark_home() / 'jars'}: reinstall pyspark (make install)")
+
+
 def master_url(local: LocalSpark) -> str:
     return f"spark://127.0.0.1:{local.master_port}"
 
@@ -81,7 +89,12 @@ class _SparkDaemon:
         """SPARK_HOME for the executors a worker starts, and no PYTHONPATH: an executor imports only what the job
         shipped (--py-files), never this checkout."""
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYSPARK_GATEWAY_PORT")}
-        return {**env, "SPARK_HOME": str(spark_home()), "SPARK_LOCAL_IP": "127.0.0.1"}
+        return {
+            **env,
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_SCALA_VERSION": scala_version(),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+        }
 
     def launch(self) -> int:
         return spawn_detached(self._command(*self._arguments()), self.log_file, cwd=self.dir, env=self._env()).pid
