@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status test-cluster produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -131,11 +131,15 @@ demo: stack-up $(SCALA_JAR) ## Run the pipeline end to end on the embedded defau
 report: install ## Build the run report (.local/demo/report.html) of the latest demo, or any lake: make report ARGS="--out r.html"
 	$(PY) -m scripts.report $(ARGS)
 
-test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass, then ScalaTest on Spark 4 and on Spark 3.5
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass, ScalaTest on Spark 4 and 3.5, then test-cluster
+	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
 	$(SPARK35_PYTEST)
 	$(MVN) -f spark-scala/pom.xml verify
 	$(MVN) -f spark-scala/pom.xml -P spark35 verify
+	$(MAKE) test-cluster
+
+test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka nodes, Spark master + 2 workers), started and stopped by the tests
+	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 test-properties: install ## The property-based (hypothesis) tests with 20x the examples make test gives them: make test-properties SCALE=50
 	LAKEHOUSE_PROPERTY_SCALE=$(or $(SCALE),20) $(PY) -m pytest -m hypothesis $(PYTEST_ARGS)

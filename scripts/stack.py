@@ -203,7 +203,7 @@ class Stack:
 def _line(name: str, state: str, pid: object, endpoint: str, log: object) -> str:
     pid_text = f"pid {pid}" if pid else "-"
     log_text = f"  log {display_path(Path(str(log)))}" if log else ""
-    return f"{name:<9} {state:<9} {pid_text:<10} {endpoint}{log_text}"
+    return f"{name:<15} {state:<9} {pid_text:<10} {endpoint}{log_text}"
 
 
 def _print_status(stack: Stack, started: Sequence[str] = ()) -> bool:
@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "down":
             for name, pid in stack._down(None):
-                print(f"{name:<9} stopped   pid {pid}" if pid else f"{name:<9} not running")
+                print(f"{name:<15} stopped   pid {pid}" if pid else f"{name:<15} not running")
             return 0
         return 0 if _print_status(stack) else 1
     except (StackError, ConfigError) as exc:

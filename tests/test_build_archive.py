@@ -36,3 +36,17 @@ def test_wheel_installs_and_its_code_loads_the_contract_from_site_packages(tmp_p
     assert out.stdout.strip() == json.loads(CONTRACT_PATH.read_text())["x-contract-version"]
     metadata = (target / "lakehouse-0.1.0.dist-info" / "METADATA").read_text()
     assert "Requires-Dist: orjson==" in metadata and "pyspark" not in metadata
+
+
+def test_relative_paths_in_a_config_resolve_against_the_working_directory_when_run_from_the_zip(tmp_path):
+    """A DAG task runs its job from the archive with the checkout as its working directory: a relative lake_uri
+    must land there, not inside lakehouse.zip (which is not a folder)."""
+    archive = build_archive(tmp_path / "dist" / "lakehouse.zip")
+    probe = (
+        "from config.settings import load_settings; "
+        f"print(load_settings({str(REPO / 'config' / 'local.yml')!r}).storage.table_uri('bronze', 'events'))"
+    )
+    env = {"PYTHONPATH": str(archive), "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(tmp_path.resolve() / ".local" / "lake" / "bronze" / "events")

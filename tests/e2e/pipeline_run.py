@@ -5,9 +5,14 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from deltalake import DeltaTable
 
 from config.settings import Settings
 from kafka.produce import ProduceRun
+
+MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
 
 
 @dataclass(frozen=True)
@@ -21,3 +26,10 @@ class PipelineRun:
     airflow_home: Path
     produced: ProduceRun
     dag: subprocess.CompletedProcess[str]
+
+
+def gold_rows(settings: Settings, mart: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """A gold table's columns and rows (delta-rs), ordered by its first column."""
+    table = DeltaTable(settings.storage.table_uri("gold", mart)).to_pyarrow_table()
+    rows = table.to_pylist()
+    return table.column_names, sorted(rows, key=lambda r: r[table.column_names[0]])

@@ -9,20 +9,10 @@ from typing import Any
 
 import psycopg2
 import pytest
-from deltalake import DeltaTable
 from psycopg2 import sql
 
-from config.settings import Settings
 from scripts.reconcile import lake_rows, revenue_rows
-from tests.e2e.pipeline_run import PipelineRun
-
-MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
-
-
-def gold_rows(settings: Settings, mart: str) -> tuple[list[str], list[dict[str, Any]]]:
-    table = DeltaTable(settings.storage.table_uri("gold", mart)).to_pyarrow_table()
-    rows = table.to_pylist()
-    return table.column_names, sorted(rows, key=lambda r: r[table.column_names[0]])
+from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows
 
 
 def serving_rows(dsn: str, mart: str, columns: list[str]) -> list[dict[str, Any]]:

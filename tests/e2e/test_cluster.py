@@ -1,0 +1,168 @@
+"""The pipeline on the local cluster (make cluster-up): three Kafka nodes, a Spark master and two workers.
+
+The session's local DAG run (tests/e2e/conftest.py) left a bronze table: its exact records are produced again, to
+the same partitions in the same order, to the cluster's replicated topic, and the same DAG runs there with the
+standalone runner. Marts equal to the local run's row for row, and the ledger against the same manifest, show the
+jobs work when executors are separate processes that see only what spark-submit shipped. `make test-cluster`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, ConfigResource
+from deltalake import DeltaTable
+
+from config.settings import Settings, load_settings
+from kafka.admin import delete_topics, ensure_topic
+from scripts.reconcile import lake_rows, revenue_rows
+from scripts.run_dag_local import isolation_env
+from scripts.stack import Stack, StackInfo
+from scripts.stack_postgres import scratch_database
+from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows
+from tests.e2e.test_pipeline_dag import task_states
+
+REPO = Path(__file__).resolve().parents[2]
+CLUSTER_CONFIG = REPO / "config" / "local-cluster.yml"
+
+pytestmark = [pytest.mark.cluster, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[Stack, StackInfo]]:
+    """The local cluster, started if it is not running, and stopped afterwards only if this test started it."""
+    stack = Stack(load_settings(CLUSTER_CONFIG))
+    info = stack.up()
+    yield stack, info
+    if info.started:
+        stack.down(info.started)
+
+
+def master_state(settings: Settings) -> dict:
+    url = f"http://127.0.0.1:{settings.stack.spark.master_ui_port}/json/"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)
+
+
+def test_the_cluster_is_three_kafka_nodes_and_two_spark_workers(cluster, tmp_path) -> None:
+    stack, info = cluster
+    settings = stack.settings
+    for node in stack.kafka_nodes:
+        metadata = AdminClient({"bootstrap.servers": f"127.0.0.1:{node.port}"}).list_topics(timeout=10)
+        assert sorted(metadata.brokers) == [1, 2, 3], f"{node.name} sees brokers {sorted(metadata.brokers)}"
+    topic = f"cluster-shape-{uuid.uuid4().hex[:8]}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAKEHOUSE_TOPIC", topic)
+        isolated = load_settings(CLUSTER_CONFIG)
+    try:
+        ensure_topic(isolated)
+        admin = AdminClient({"bootstrap.servers": info.bootstrap_servers})
+        partitions = admin.list_topics(topic, timeout=10).topics[topic].partitions
+        assert len(partitions) == isolated.kafka.partitions
+        assert {len(p.replicas) for p in partitions.values()} == {3}
+        assert {len({p.leader for p in partitions.values()})} == {3}, "leaders not spread over the three nodes"
+        (configs,) = admin.describe_configs([ConfigResource("topic", topic)]).values()
+        assert configs.result()["min.insync.replicas"].value == "2"
+    finally:
+        delete_topics(isolated, [topic])
+    workers = [w for w in master_state(settings)["workers"] if w["state"] == "ALIVE"]
+    assert len(workers) == 2 and {w["cores"] for w in workers} == {1}
+    for worker in stack.spark[1:]:
+        environment = psutil.Process(worker.pid_file.process().pid).environ()
+        assert "PYTHONPATH" not in environment, f"{worker.name}'s executors could import the checkout"
+
+
+def bronze_records(settings: Settings) -> list[dict]:
+    """The local run's bronze records in Kafka order: (partition, offset) ascending."""
+    table = DeltaTable(settings.storage.table_uri("bronze", "events")).to_pyarrow_table(
+        columns=["partition", "offset", "key", "value"]
+    )
+    return sorted(table.to_pylist(), key=lambda r: (r["partition"], r["offset"]))
+
+
+def produce_exactly(settings: Settings, records: list[dict]) -> None:
+    """Each record's key and value to its own partition number, in order, acks=all and idempotent."""
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True, "acks": "all"}
+    )
+    failures: list[str] = []
+
+    def delivered(error, message) -> None:
+        if error is not None:
+            failures.append(str(error))
+
+    for record in records:
+        producer.produce(
+            settings.kafka.topic,
+            key=record["key"],
+            value=record["value"],
+            partition=record["partition"],
+            on_delivery=delivered,
+        )
+        producer.poll(0)
+    assert producer.flush(60) == 0 and not failures, failures[:3]
+
+
+@pytest.mark.timeout(2400)
+def test_the_dag_on_the_cluster_builds_the_local_runs_marts_row_for_row(
+    cluster, pipeline_run: PipelineRun, tmp_path: Path
+) -> None:
+    assert pipeline_run.dag.returncode == 0, "the local run failed; see test_pipeline_dag"
+    stack, info = cluster
+    local = pipeline_run.settings
+    records = bronze_records(local)
+    started_ms = int(time.time() * 1000)
+    run_dir = tmp_path / "cluster-run"
+    topic = f"e2e-cluster-{uuid.uuid4().hex[:10]}"
+    with scratch_database(info.postgres_dsn, "cluster_run") as dsn, pytest.MonkeyPatch.context() as patch:
+        isolation = isolation_env(run_dir, topic, dsn)
+        for name, value in isolation.items():
+            patch.setenv(name, value)
+        settings = load_settings(CLUSTER_CONFIG)
+        try:
+            ensure_topic(settings)
+            produce_exactly(settings, records)
+            airflow_home = run_dir / "airflow"
+            dag = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "scripts.run_dag_local",
+                    "--config",
+                    str(CLUSTER_CONFIG),
+                    "--airflow-home",
+                    str(airflow_home),
+                ],
+                cwd=REPO,
+                env={**os.environ, **isolation, "PYTHONPATH": str(REPO)},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert dag.returncode == 0, f"DAG run on the cluster failed:\n{dag.stdout[-6000:]}\n{dag.stderr[-6000:]}"
+            states = task_states(airflow_home)
+            assert {t: s for t, s in states.items() if s != "success"} == {"maintenance": "skipped"}, states
+
+            for mart in MARTS:
+                assert gold_rows(settings, mart) == gold_rows(local, mart), f"{mart} differs from the local run"
+            mismatched = [row for row in lake_rows(settings, pipeline_run.produced.manifest) if not row[3]]
+            assert not mismatched, mismatched
+            money, verdict = revenue_rows(settings)
+            assert verdict == "agree", money
+
+            apps = master_state(stack.settings)["completedapps"]
+            ran = {app["name"] for app in apps if app["starttime"] >= started_ms and app["state"] == "FINISHED"}
+            assert {"bronze", "silver", "gold", "lakehouse-gold-purchases-daily"} <= ran, f"on the master: {ran}"
+        finally:
+            delete_topics(settings, [topic])
