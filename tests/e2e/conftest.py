@@ -4,9 +4,6 @@ part of what it left (the marts, the task logs, the Airflow API, the lineage eve
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ from scripts.build_archive import build_archive
 from scripts.run_dag_local import isolation_env
 from scripts.stack import StackInfo
 from scripts.stack_postgres import scratch_database
-from tests.e2e.pipeline_run import PipelineRun
+from tests.e2e.pipeline_run import PipelineRun, run_dag
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "local.yml"
@@ -42,7 +39,6 @@ def shared_pipeline_run(stack: StackInfo, tmp_path_factory: pytest.TempPathFacto
             for name, value in isolation.items():
                 patch.setenv(name, value)
             settings = load_settings(CONFIG)
-        env = {**os.environ, **isolation, "PYTHONPATH": str(REPO)}
         try:
             produced = produce_events(
                 settings,
@@ -54,22 +50,7 @@ def shared_pipeline_run(stack: StackInfo, tmp_path_factory: pytest.TempPathFacto
             assert produced.result.ok, f"{produced.result.failed} events not delivered: {produced.result.first_error}"
             build_archive(REPO / settings.airflow.runner.artifacts.archive_uri)
             airflow_home = run_dir / "airflow"
-            dag = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.run_dag_local",
-                    "--config",
-                    str(CONFIG),
-                    "--airflow-home",
-                    str(airflow_home),
-                ],
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            dag = run_dag(CONFIG, airflow_home, isolation)
             yield PipelineRun(settings, isolation, run_dir, airflow_home, produced, dag)
         finally:
             delete_topics(settings, [topic])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,3 +35,16 @@ def gold_rows(settings: Settings, mart: str) -> tuple[list[str], list[dict[str, 
     table = DeltaTable(settings.storage.table_uri("gold", mart)).to_pyarrow_table()
     rows = table.to_pylist()
     return table.column_names, sorted(rows, key=lambda r: r[table.column_names[0]])
+
+
+def run_dag(config: Path, airflow_home: Path, isolation: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """lakehouse_pipeline run once by scripts.run_dag_local with `config`, isolated by `isolation`'s variables."""
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-m", "scripts.run_dag_local", "--config", str(config), "--airflow-home", str(airflow_home)],
+        cwd=repo,
+        env={**os.environ, **isolation, "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )

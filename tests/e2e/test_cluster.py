@@ -9,9 +9,6 @@ jobs work when executors are separate processes that see only what spark-submit 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -30,7 +27,7 @@ from scripts.reconcile import lake_rows, revenue_rows
 from scripts.run_dag_local import isolation_env
 from scripts.stack import Stack, StackInfo
 from scripts.stack_postgres import scratch_database
-from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows
+from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows, run_dag
 from tests.e2e.test_pipeline_dag import task_states
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,22 +131,7 @@ def test_the_dag_on_the_cluster_builds_the_local_runs_marts_row_for_row(
             ensure_topic(settings)
             produce_exactly(settings, records)
             airflow_home = run_dir / "airflow"
-            dag = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "scripts.run_dag_local",
-                    "--config",
-                    str(CLUSTER_CONFIG),
-                    "--airflow-home",
-                    str(airflow_home),
-                ],
-                cwd=REPO,
-                env={**os.environ, **isolation, "PYTHONPATH": str(REPO)},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            dag = run_dag(CLUSTER_CONFIG, airflow_home, isolation)
             assert dag.returncode == 0, f"DAG run on the cluster failed:\n{dag.stdout[-6000:]}\n{dag.stderr[-6000:]}"
             states = task_states(airflow_home)
             assert {t: s for t, s in states.items() if s != "success"} == {"maintenance": "skipped"}, states
