@@ -138,7 +138,7 @@ test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass
 	$(MVN) -f spark-scala/pom.xml -P spark35 verify
 	$(MAKE) test-cluster
 
-test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka nodes, Spark master + 2 workers), started and stopped by the tests
+test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka nodes, Spark master + 2 workers) losing a worker; streams losing a Kafka node twice
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)
 
 test-properties: install ## The property-based (hypothesis) tests with 20x the examples make test gives them: make test-properties SCALE=50

@@ -222,7 +222,7 @@ class StandaloneRunner:
     """spark-submit (client mode) to a Spark standalone master such as `make cluster-up`'s: the executors are the
     workers' processes and get only what is shipped (the code archive, the jars, the config file)."""
 
-    master: str
+    master: str | None = None  # else spark.master
     spark_submit: str = ".venv/bin/spark-submit"
     python: str = ".venv/bin/python"
     jars_dir: str | None = None

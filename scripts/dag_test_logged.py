@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import io
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -25,6 +26,8 @@ EXCERPT_LINES = 12
 LOOP_LOG = "dag_test.log"
 MACHINERY_LOGGERS = ("airflow.api_fastapi.", "airflow.sdk.definitions.dag")
 """Airflow's own bookkeeping in every task log (state updates, the test loop's markers): never the cause."""
+TRACEBACK = "Traceback (most recent call last):"
+SPARK_LOG_LINE = re.compile(r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} [A-Z]+ ")
 PREAMBLE = ("::group::", "::endgroup::", "Tmp dir root location", "Running command:", "Output:", "Pushing xcom")
 ERROR_LEVELS = ("error", "critical")
 
@@ -94,12 +97,25 @@ def _exception_lines(record: dict[str, Any]) -> list[str]:
     ]
 
 
+def _command_output(said: list[str], lines: int) -> list[str]:
+    """The last `lines` lines; but when the output holds a Python traceback (a Spark job's own failure, a Java
+    exception wrapped by Py4J), that traceback's unindented lines, the header and each exception without their
+    frames, and the output's last line: the JVM's shutdown log after a traceback would push the cause out."""
+    start = next((i for i in reversed(range(len(said))) if said[i].startswith(TRACEBACK)), None)
+    if start is None:
+        return said[-lines:]
+    end = next((i for i in range(start + 1, len(said)) if SPARK_LOG_LINE.match(said[i])), len(said))
+    cause = [line for line in said[start:end] if line and not line[0].isspace()]
+    cause = cause[:1] + cause[1:][-lines:]
+    return cause if end == len(said) else [*cause, said[-1]]
+
+
 def failure_excerpt(records: list[dict[str, Any]], lines: int = EXCERPT_LINES) -> list[str]:
-    """What an operator needs from a failed try's log: the last `lines` lines the task itself logged before its
-    first error (a command's output: `spark-submit: No such file or directory`, a Python traceback's tail), then
-    each error and its exceptions."""
+    """What an operator needs from a failed try's log: what the task itself logged before its first error (a
+    command's output: `spark-submit: No such file or directory`, a Spark job's traceback), then each error and
+    its exceptions."""
     first_error = next((i for i, r in enumerate(records) if _is_error(r)), len(records))
-    excerpt = [str(r["event"]).rstrip() for r in records[:first_error] if _says_something(r)][-lines:]
+    excerpt = _command_output([str(r["event"]).rstrip() for r in records[:first_error] if _says_something(r)], lines)
     for record in records[first_error:]:
         if _is_error(record):
             excerpt.append(str(record.get("event", "")).rstrip())

@@ -149,8 +149,9 @@ def _local_path(settings: Settings, key: str, value: str) -> str:
 def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
     """BashOperator running spark-submit with the local jars, the code archive and the driver's Python."""
     local = _section(settings, runner)
+    master = local.master or settings.spark.master
     return _spark_submit_operator(
-        settings, runner, job, local, master=local.master or settings.spark.master, cluster_conf={}, **task
+        settings, runner, job, local, master=master, cluster_conf={}, ship_config=False, **task
     )
 
 
@@ -158,10 +159,13 @@ def standalone_operator(settings: Settings, runner: RunnerSettings, job: SparkJo
     """BashOperator running spark-submit (client mode) against a standalone master: executors are the workers'
     processes, sized by airflow.runner.standalone, and get the archive, the jars and the config file shipped."""
     standalone = _section(settings, runner)
-    if not standalone.master.startswith("spark://"):
-        raise _error(
-            settings, "airflow.runner.standalone.master", f"is {standalone.master!r}; expected spark://host:port"
-        )
+    key, master = (
+        ("airflow.runner.standalone.master", standalone.master)
+        if standalone.master
+        else ("spark.master", settings.spark.master)
+    )
+    if not master.startswith("spark://"):
+        raise _error(settings, key, f"is {master!r}; the standalone runner expects spark://host:port")
     cluster_conf = {
         "spark.submit.deployMode": "client",
         "spark.executor.memory": standalone.executor_memory,
@@ -169,7 +173,7 @@ def standalone_operator(settings: Settings, runner: RunnerSettings, job: SparkJo
         "spark.cores.max": str(standalone.max_cores),
     }
     return _spark_submit_operator(
-        settings, runner, job, standalone, master=standalone.master, cluster_conf=cluster_conf, **task
+        settings, runner, job, standalone, master=master, cluster_conf=cluster_conf, ship_config=True, **task
     )
 
 
@@ -181,10 +185,12 @@ def _spark_submit_operator(
     *,
     master: str,
     cluster_conf: dict[str, str],
+    ship_config: bool,
     **task: Any,
 ) -> Any:
-    """The local and standalone runners' BashOperator: spark-submit on this machine with the code archive (and
-    the config file as --files), the jars of the runner's jars_dir (else spark.jars_dir), the driver's Python."""
+    """The local and standalone runners' BashOperator: spark-submit on this machine with the code archive (and,
+    when `ship_config`, the config file as --files, for executors on other machines), the jars of the runner's
+    jars_dir (else spark.jars_dir), the driver's Python."""
     from airflow.providers.standard.operators.bash import BashOperator
 
     kind = runner.kind
@@ -218,7 +224,7 @@ def _spark_submit_operator(
         "--py-files",
         archive,
     ]
-    if cluster_conf:
+    if ship_config:
         argv += ["--files", config]
     if jars:
         argv += ["--jars", ",".join(jars)]

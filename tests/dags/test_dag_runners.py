@@ -110,8 +110,22 @@ def test_standalone_jar_job_runs_on_the_cluster_with_its_class(write_config) -> 
 
 
 def test_standalone_master_must_be_a_spark_url(write_config) -> None:
-    with pytest.raises(ConfigError, match=r"airflow.runner.standalone.master' is 'local\[2\]'; expected spark://"):
+    with pytest.raises(ConfigError, match=r"airflow.runner.standalone.master' is 'local\[2\]'; the standalone"):
         build(write_config("standalone", _set(["airflow", "runner", "standalone", "master"], "local[2]")))
+
+
+def test_standalone_master_defaults_to_spark_master_and_names_that_key(write_config) -> None:
+    def without_master(value: str):
+        def edit(data) -> None:
+            del data["airflow"]["runner"]["standalone"]["master"]
+            data["spark"]["master"] = value
+
+        return edit
+
+    argv = shlex.split(build(write_config("standalone", without_master("spark://10.0.0.9:7077"))).bash_command)
+    assert argv[1:3] == ["--master", "spark://10.0.0.9:7077"]
+    with pytest.raises(ConfigError, match=r"'spark.master' is 'local\[2\]'; the standalone runner expects spark://"):
+        build(write_config("standalone", without_master("local[2]")))
 
 
 def _with_jar(data) -> None:

@@ -16,8 +16,9 @@ from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.build_archive import build_archive
 from scripts.run_dag_local import isolation_env
-from scripts.stack import StackInfo
+from scripts.stack import Stack, StackInfo
 from scripts.stack_postgres import scratch_database
+from tests.e2e.cluster import CLUSTER_CONFIG
 from tests.e2e.pipeline_run import PipelineRun, run_dag
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,3 +63,14 @@ def pipeline_run(shared_pipeline_run: PipelineRun, monkeypatch: pytest.MonkeyPat
     for name, value in shared_pipeline_run.isolation.items():
         monkeypatch.setenv(name, value)
     return shared_pipeline_run
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[tuple[Stack, StackInfo]]:
+    """The local cluster (make cluster-up), started if it is not running; afterwards what this fixture started is
+    stopped, by name, so a node that a failure test killed and brought back is stopped too."""
+    stack = Stack(load_settings(CLUSTER_CONFIG))
+    info = stack.up()
+    yield stack, info
+    if info.started:
+        stack.down(info.started)

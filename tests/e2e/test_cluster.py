@@ -2,17 +2,19 @@
 
 The session's local DAG run (tests/e2e/conftest.py) left a bronze table: its exact records are produced again, to
 the same partitions in the same order, to the cluster's replicated topic, and the same DAG runs there with the
-standalone runner. Marts equal to the local run's row for row, and the ledger against the same manifest, show the
-jobs work when executors are separate processes that see only what spark-submit shipped. `make test-cluster`.
+standalone runner. While silver runs, the worker running one of its tasks is SIGKILLed with its executor. Marts
+equal to the local run's row for row, and the ledger against the same manifest, show the jobs work when executors
+are separate processes that see only what spark-submit shipped, and that a lost executor's tasks are redone on
+the other worker without losing or duplicating a row. `make test-cluster`.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import re
+import sqlite3
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -25,31 +27,12 @@ from config.settings import Settings, load_settings
 from kafka.admin import delete_topics, ensure_topic
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.run_dag_local import isolation_env
-from scripts.stack import Stack, StackInfo
 from scripts.stack_postgres import scratch_database
+from tests.e2e.cluster import CLUSTER_CONFIG, WorkerKiller, master_state
 from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows, run_dag
 from tests.e2e.test_pipeline_dag import task_states
 
-REPO = Path(__file__).resolve().parents[2]
-CLUSTER_CONFIG = REPO / "config" / "local-cluster.yml"
-
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[Stack, StackInfo]]:
-    """The local cluster, started if it is not running, and stopped afterwards only if this test started it."""
-    stack = Stack(load_settings(CLUSTER_CONFIG))
-    info = stack.up()
-    yield stack, info
-    if info.started:
-        stack.down(info.started)
-
-
-def master_state(settings: Settings) -> dict:
-    url = f"http://127.0.0.1:{settings.stack.spark.master_ui_port}/json/"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.load(response)
 
 
 def test_the_cluster_is_three_kafka_nodes_and_two_spark_workers(cluster, tmp_path) -> None:
@@ -111,8 +94,29 @@ def produce_exactly(settings: Settings, records: list[dict]) -> None:
     assert producer.flush(60) == 0 and not failures, failures[:3]
 
 
+LOST_TASK = re.compile(
+    r"task (\d+)\.(\d+) in stage (\S+) \(TID (\d+)\) failed because while it was being computed, its executor exited"
+)
+
+
+def rerun_tasks(driver_log: str) -> set[str]:
+    """The ids (TID) of tasks the driver lost with their executor and then finished on a later attempt."""
+    return {
+        tid
+        for index, attempt, stage, tid in LOST_TASK.findall(driver_log)
+        if f"Finished task {index}.{int(attempt) + 1} in stage {stage} " in driver_log
+    }
+
+
+def tries(airflow_home: Path) -> dict[str, int]:
+    """task_id -> the try the lakehouse_pipeline run's task instance ended on."""
+    with contextlib.closing(sqlite3.connect(airflow_home / "airflow.db")) as db:
+        query = "select task_id, try_number from task_instance where dag_id = 'lakehouse_pipeline'"
+        return dict(db.execute(query).fetchall())
+
+
 @pytest.mark.timeout(2400)
-def test_the_dag_on_the_cluster_builds_the_local_runs_marts_row_for_row(
+def test_the_dag_on_the_cluster_loses_a_worker_and_builds_the_local_runs_marts_row_for_row(
     cluster, pipeline_run: PipelineRun, tmp_path: Path
 ) -> None:
     assert pipeline_run.dag.returncode == 0, "the local run failed; see test_pipeline_dag"
@@ -131,10 +135,23 @@ def test_the_dag_on_the_cluster_builds_the_local_runs_marts_row_for_row(
             ensure_topic(settings)
             produce_exactly(settings, records)
             airflow_home = run_dir / "airflow"
-            dag = run_dag(CLUSTER_CONFIG, airflow_home, isolation)
+            killer = WorkerKiller(stack, "silver")
+            killer.start()
+            try:
+                dag = run_dag(CLUSTER_CONFIG, airflow_home, isolation)
+            finally:
+                killer.done.set()
+                killer.join()
+                stack.up()  # the killed worker back, for the tests after this one
+            assert killer.error is None, killer.error
+            assert killer.loss is not None, "silver ran no task on a worker's executor that the test could kill"
             assert dag.returncode == 0, f"DAG run on the cluster failed:\n{dag.stdout[-6000:]}\n{dag.stderr[-6000:]}"
             states = task_states(airflow_home)
             assert {t: s for t, s in states.items() if s != "success"} == {"maintenance": "skipped"}, states
+            assert tries(airflow_home)["silver"] == 1, "Airflow retried silver: Spark did not recover from the loss"
+            silver_log = "\n".join(p.read_text() for p in (airflow_home / "logs").rglob("task_id=silver/*.log"))
+            redone = rerun_tasks(silver_log)
+            assert redone & killer.loss.task_ids, f"{killer.loss}: its tasks were not run again ({redone})"
 
             for mart in MARTS:
                 assert gold_rows(settings, mart) == gold_rows(local, mart), f"{mart} differs from the local run"

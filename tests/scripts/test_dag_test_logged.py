@@ -65,6 +65,35 @@ def test_chained_exceptions_are_listed_outermost_last_and_raw_lines_are_kept():
     ]
 
 
+def test_a_spark_jobs_python_traceback_is_shown_without_its_frames_or_the_shutdown_log_after_it():
+    output = [
+        "26/12/06 22:02:34 INFO SparkContext: Running Spark version 4.0.1",
+        "Traceback (most recent call last):",
+        '  File "/work/spark/jobs/silver.py", line 90, in <module>',
+        "    main()",
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o88.save.",
+        ": org.apache.hadoop.fs.ParentNotDirectoryException: /lake/silver (is not a directory)",
+        "\tat org.apache.hadoop.fs.RawLocalFileSystem.mkdirs(RawLocalFileSystem.java:761)",
+        *(f"\tat frame{i}(Frame.java:{i})" for i in range(60)),
+        "Caused by: java.io.IOException: parent is a file",
+        "\tat org.apache.hadoop.fs.Path.check(Path.java:1)",
+        *(f"26/12/06 22:02:4{i} INFO ShutdownHookManager: Deleting directory /tmp/spark-{i}" for i in range(8)),
+        "Command exited with return code 1",
+    ]
+    lines = [
+        *(record(line) for line in output),
+        record("Task failed with exception", level="error", logger="task"),
+    ]
+    assert failure_excerpt(read_records(lines), lines=4) == [
+        "Traceback (most recent call last):",
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o88.save.",
+        ": org.apache.hadoop.fs.ParentNotDirectoryException: /lake/silver (is not a directory)",
+        "Caused by: java.io.IOException: parent is a file",
+        "Command exited with return code 1",
+        "Task failed with exception",
+    ]
+
+
 def test_a_log_without_an_error_gives_its_last_lines():
     lines = [record(f"line {i}") for i in range(3)]
     assert failure_excerpt(read_records(lines), lines=2) == ["line 1", "line 2"]

@@ -69,4 +69,4 @@ def test_the_cluster_config_names_every_node_as_a_bootstrap_server():
     assert [n.port for n in stack.kafka_nodes] == [19092, 19192, 19292]
     assert [s.name for s in stack.spark] == ["spark-master", "spark-worker-1", "spark-worker-2"]
     assert stack.settings.spark.master == f"spark://127.0.0.1:{stack.settings.stack.spark.master_port}"
-    assert stack.settings.airflow.runner.standalone.master == stack.settings.spark.master
+    assert stack.settings.airflow.runner.standalone.master is None, "the DAG's master is spark.master's"
