@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 import yaml
 
+from config.catalog import Table
+
 CONFIG_DIR = Path(__file__).resolve().parent
 DEFAULT_CONFIG = CONFIG_DIR / "local.yml"
 PROJECT_ROOT = CONFIG_DIR.parent if CONFIG_DIR.is_dir() else Path.cwd()
@@ -158,6 +160,10 @@ class StorageSettings:
     def table_uri(self, layer: str, name: str) -> str:
         """URI of one Delta table, e.g. table_uri('silver', 'events')."""
         return f"{_absolute_uri(self.lake_uri)}/{layer}/{name}"
+
+    def uri_of(self, table: Table) -> str:
+        """URI of a table of config/catalog.py."""
+        return self.table_uri(table.layer, table.name)
 
     def checkpoint(self, stream: str) -> str:
         """URI of one streaming query's checkpoint directory."""

@@ -12,10 +12,11 @@ from collections.abc import Sequence
 
 import psycopg2
 
+from config.catalog import MARTS
 from config.settings import ConfigError, load_settings
 from postgres.connection import PostgresConnectError
 from postgres.gold_source import GoldSourceError
-from postgres.loader import MARTS, LoadError, LoadResult, MartsNotPublished, load_marts
+from postgres.loader import LoadError, LoadResult, MartsNotPublished, load_marts
 from postgres.migrate import MigrationError
 from postgres.serving_schema import SchemaMismatchError
 

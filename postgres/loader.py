@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from psycopg2 import sql
 from psycopg2.extensions import connection, cursor
 
+from config.catalog import MARTS, mart
 from config.settings import Settings
 from postgres.connection import PostgresConnectError, connect
 from postgres.copy_arrow import RowRejected, copy_arrow
@@ -33,7 +34,6 @@ from postgres.serving_schema import (
     read_serving_table,
 )
 
-MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
 LOADER_ROLE = "lakehouse_loader"
 PIPELINE_SCHEMA = "pipeline"
 APPLICATION_NAME = "lakehouse-loader"
@@ -512,7 +512,7 @@ def load_marts(settings: Settings, tables: Sequence[str] | None = None, full: bo
     try:
         check_ready(conn)
         for table in chosen:
-            uri = settings.storage.table_uri("gold", table)
+            uri = settings.storage.uri_of(mart(table))
             try:
                 if conn.closed:
                     conn = connect(settings, APPLICATION_NAME)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from config.catalog import BRONZE_EVENTS
 from config.settings import Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics
@@ -89,7 +90,7 @@ def bench(config: str | None, count: int, seed: int, run_dir: Path) -> dict[str,
                 raise SystemExit(f"error: the DAG run failed (task logs under {airflow_home / 'logs'})")
             dag_s = time.perf_counter() - started
             reconciled(settings, run.manifest)
-            duckdb_s, duckdb_rows = duckdb_marts_s(settings.storage.table_uri("bronze", "events"), run_dir)
+            duckdb_s, duckdb_rows = duckdb_marts_s(settings.storage.uri_of(BRONZE_EVENTS), run_dir)
         finally:
             delete_topics(server, [topic])
     return {

@@ -27,6 +27,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from config.catalog import BRONZE_EVENTS, SILVER_EVENTS
 from config.settings import Settings, load_settings
 from kafka.admin import delete_topics
 from kafka.produce import NO_ANOMALIES
@@ -105,7 +106,7 @@ def restored_afterwards(spark: SparkSession, lake: Settings) -> Iterator[None]:
 
 def silver_rows(lake: Settings) -> int:
     try:
-        return DeltaTable(lake.storage.table_uri("silver", "events")).to_pyarrow_dataset().count_rows()
+        return DeltaTable(lake.storage.uri_of(SILVER_EVENTS)).to_pyarrow_dataset().count_rows()
     except Exception:  # noqa: BLE001 - no table (or a broken one) is rebuilt
         return -1
 
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         timed_stream(spark, bronze, empty)
         on_empty_s = timed_stream(spark, silver, empty)
         reconciled(empty, run.manifest)
-        shutil.rmtree(Path(history.storage.table_uri("bronze", "events")), ignore_errors=True)
+        shutil.rmtree(Path(history.storage.uri_of(BRONZE_EVENTS)), ignore_errors=True)
         timed_stream(spark, bronze, history)
         with restored_afterwards(spark, history):
             on_big_s = timed_stream(spark, silver, history)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from config.catalog import BRONZE_EVENTS
 from config.settings import Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics
@@ -119,8 +120,8 @@ def bench(settings: Settings, spark: SparkSession, count: int, extra: int, seed:
             f"bronze {bronze_s:.1f}s, silver {silver_s:.1f}s, gold {gold_s:.1f}s over {delivered:,} events", flush=True
         )
         reconciled(full, run.manifest)
-        duckdb_s, days = duckdb_reference_s(full.storage.table_uri("bronze", "events"), LAKE_DIR)
-        duckdb_marts, _ = duckdb_marts_s(full.storage.table_uri("bronze", "events"), LAKE_DIR)
+        duckdb_s, days = duckdb_reference_s(full.storage.uri_of(BRONZE_EVENTS), LAKE_DIR)
+        duckdb_marts, _ = duckdb_marts_s(full.storage.uri_of(BRONZE_EVENTS), LAKE_DIR)
         print(
             f"reference: DuckDB {duckdb_s:.2f}s for daily purchases, {duckdb_marts:.2f}s for the five marts, "
             f"over the same payloads ({days} days)",

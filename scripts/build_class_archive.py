@@ -15,6 +15,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from config.catalog import BRONZE_EVENTS
 from config.local_jvm import ARCHIVE_PREFIX, archive_path, local_jars
 from config.settings import Settings, load_settings
 
@@ -38,7 +39,7 @@ def train(settings: Settings) -> None:
         (key, value, "events", offset % 6, offset, now, now, now.date(), [])
         for offset, (key, value, _, _) in enumerate(events.generate(TRAINING_EVENTS, seed=1, now=now))
     ]
-    bronze = settings.storage.table_uri("bronze", "events")
+    bronze = settings.storage.uri_of(BRONZE_EVENTS)
     spark.createDataFrame(rows, BRONZE_SCHEMA).write.format("delta").partitionBy("ingest_date").save(bronze)
     silver.start(spark, settings, "available-now").awaitTermination()
     refresh_gold(spark, GoldPaths.from_settings(settings))

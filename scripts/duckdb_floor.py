@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
+from config.catalog import MARTS
+
 DUCKDB_REFERENCE = """
 with events as (
     select * from read_ndjson(?, ignore_errors = true, columns = {
@@ -130,8 +132,7 @@ def duckdb_marts_s(bronze_uri: str, workdir: Path) -> tuple[float, dict[str, int
             for statement in filter(str.strip, DUCKDB_MARTS.split(";")):
                 con.execute(statement, [str(path)] if "read_parquet" in statement else [])
             seconds = time.perf_counter() - started
-            marts = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
-            counts = {mart: con.execute(f"select count(*) from {mart}").fetchone()[0] for mart in marts}
+            counts = {mart: con.execute(f"select count(*) from {mart}").fetchone()[0] for mart in MARTS}
             return seconds, counts
     finally:
         path.unlink()

@@ -14,9 +14,9 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from config.catalog import MARTS
 from config.settings import Settings
 from postgres.connection import connect
-from postgres.loader import MARTS
 
 DAG_ID = "lakehouse_pipeline"
 

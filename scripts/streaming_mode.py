@@ -25,6 +25,7 @@ import yaml
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from config.catalog import SILVER_METRICS
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka.admin import ensure_topic
 from scripts.airflow_services import AirflowServices, start_services
@@ -230,7 +231,7 @@ def airflow_time(value: str | None) -> datetime | None:
 
 
 def last_silver_commit(settings: Settings) -> datetime:
-    metrics = DeltaTable(settings.storage.table_uri("silver", "metrics")).to_pyarrow_table(columns=["processed_at"])
+    metrics = DeltaTable(settings.storage.uri_of(SILVER_METRICS)).to_pyarrow_table(columns=["processed_at"])
     return pc.max(metrics.column("processed_at")).as_py()
 
 

@@ -14,6 +14,15 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from config.catalog import (
+    DIM_PRODUCTS,
+    DIM_USERS,
+    FCT_PURCHASES_DAILY,
+    FCT_SESSIONS,
+    GOLD_STATE,
+    MARTS,
+    SILVER_EVENTS,
+)
 from config.settings import Settings
 from spark.gold import dim_products, dim_users, fct_funnel_daily, fct_purchases_daily, fct_sessions
 from spark.gold_incremental import (
@@ -33,12 +42,15 @@ from spark.maintenance import SMALL_FILE_PROPERTIES
 from spark.session import session_conf
 
 FROM_EVENTS: dict[str, tuple[str, Callable[[DataFrame], DataFrame]]] = {
-    "dim_users": ("user_id", dim_users),
-    "dim_products": ("product_id", dim_products),
-    "fct_purchases_daily": ("event_date", fct_purchases_daily),
-    "fct_sessions": ("session_id", fct_sessions),
+    table.name: (table.key[0], build)
+    for table, build in (
+        (DIM_USERS, dim_users),
+        (DIM_PRODUCTS, dim_products),
+        (FCT_PURCHASES_DAILY, fct_purchases_daily),
+        (FCT_SESSIONS, fct_sessions),
+    )
 }
-MARTS = (*FROM_EVENTS, "fct_funnel_daily")
+"""The marts built from silver's events, with their key; fct_funnel_daily is built from fct_sessions."""
 MART_PROPERTIES = {**SMALL_FILE_PROPERTIES, "delta.enableChangeDataFeed": "true"}
 AUTO_COMPACT = "spark.databricks.delta.autoCompact.enabled"
 """The session setting that overrides the marts' auto-compaction table property (off during a full rebuild)."""
@@ -57,8 +69,8 @@ class GoldPaths:
     @classmethod
     def from_settings(cls, settings: Settings) -> GoldPaths:
         return cls(
-            silver=settings.storage.table_uri("silver", "events"),
-            gold_dir=settings.storage.table_uri("gold", "").rstrip("/"),
+            silver=settings.storage.uri_of(SILVER_EVENTS),
+            gold_dir=settings.storage.table_uri(GOLD_STATE.layer, "").rstrip("/"),
         )
 
     def mart(self, name: str) -> str:
@@ -66,7 +78,7 @@ class GoldPaths:
 
     @property
     def state(self) -> str:
-        return f"{self.gold_dir}/_state"
+        return f"{self.gold_dir}/{GOLD_STATE.name}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import DoubleType, LongType, StringType, StructField, StructType, TimestampType
 
+from config.catalog import STREAMING_PROGRESS
 from config.settings import Settings
 from spark.delta_io import idempotent_append
 
@@ -92,7 +93,7 @@ def stream_driver_conf(settings: Settings, app_name: str) -> dict[str, str]:
     config gives the stream a port (spark.stream.prometheus_ports); nothing for any other driver."""
     if app_name not in STREAMS:
         return {}
-    conf = {PROGRESS_TABLE_CONF: settings.storage.table_uri("metrics", "streaming_progress")}
+    conf = {PROGRESS_TABLE_CONF: settings.storage.uri_of(STREAMING_PROGRESS)}
     ports = settings.spark.stream.prometheus_ports
     port = getattr(ports, app_name) if ports is not None else None
     if port is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.catalog import SILVER_EVENTS
 from config.settings import Settings
 from lakehouse_dags.defaults import airflow_settings, table_uri
 
@@ -22,6 +23,6 @@ def watched_silver(settings: Settings) -> Any:
     from lakehouse_dags.triggers import DeltaCommitTrigger
 
     trigger = DeltaCommitTrigger(
-        uri=settings.storage.table_uri("silver", "events"), poll_s=airflow_settings(settings).silver_poll_s
+        uri=settings.storage.uri_of(SILVER_EVENTS), poll_s=airflow_settings(settings).silver_poll_s
     )
     return lake_asset(settings, "silver", "events", [AssetWatcher(name="silver_events_commits", trigger=trigger)])

@@ -9,27 +9,23 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from config.catalog import FCT_PURCHASES_DAILY, GOLD_STATE, MART_TABLES, MARTS, SILVER_EVENTS, SILVER_METRICS, mart
 from config.settings import Settings, load_settings
 from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, timeout
-from lakehouse_dags.serving import MARTS
 
 log = logging.getLogger(__name__)
-KEYS = {
-    "dim_users": ("user_id",),
-    "dim_products": ("product_id",),
-    "fct_purchases_daily": ("event_date",),
-    "fct_funnel_daily": ("event_date",),
-    "fct_sessions": ("session_id",),
-}
+REFERENCE = FCT_PURCHASES_DAILY
+"""The mart whose revenue and purchases the other marts' totals must equal, and which equals gold's."""
 LATEST_LOADS = """
     select distinct on (table_name) table_name, delta_table_id, delta_version
     from pipeline.load_audit where status = 'succeeded' order by table_name, load_id desc
 """
 SUMS = " union all ".join(
-    f"select '{table}', coalesce(sum(revenue_gbp), 0), coalesce(sum(purchases), 0) from serving.{table}"
-    for table in ("fct_purchases_daily", "dim_products", "dim_users", "fct_sessions")
+    f"select '{m.name}', coalesce(sum(revenue_gbp), 0), coalesce(sum(purchases), 0) from {m.serving}"
+    for m in MART_TABLES
+    if m.measures
 )
-DAILY = "select event_date, purchases, units, revenue_gbp from serving.fct_purchases_daily"
+DAILY = f"select event_date, purchases, units, revenue_gbp from {REFERENCE.serving}"
 
 
 class QualityCheckError(AssertionError):
@@ -98,18 +94,20 @@ def rows_vs_gold(
     found: list[Mismatch] = []
     for table in MARTS:
         if table not in audited:
-            found.append(Mismatch(f"pipeline.load_audit has no successful load of serving.{table}", "a row", "none"))
+            found.append(
+                Mismatch(f"pipeline.load_audit has no successful load of {mart(table).serving}", "a row", "none")
+            )
             continue
         table_id, version = audited[table]
-        mart = gold[table]
-        found += compare(f"gold {table} table id (audit vs gold)", table_id, mart.table_id)
+        gold_mart = gold[table]
+        found += compare(f"gold {table} table id (audit vs gold)", table_id, gold_mart.table_id)
         found += compare(
             f"gold {table} rows changed after v{version}, the version published to serving (gold is at "
-            f"v{mart.version})",
+            f"v{gold_mart.version})",
             0,
-            mart.changed_since,
+            gold_mart.changed_since,
         )
-        found += compare(f"serving.{table} rows vs gold v{version}", mart.rows, serving_rows[table])
+        found += compare(f"{mart(table).serving} rows vs gold v{version}", gold_mart.rows, serving_rows[table])
     return found
 
 
@@ -125,12 +123,12 @@ def changes_after(table: Any, version: int, columns: Sequence[str]) -> int:
 
 def sums_agree(sums: dict[str, tuple[Decimal, int]], gold_revenue: Decimal, gold_purchases: int) -> list[Mismatch]:
     """Revenue and purchases of every serving mart equal fct_purchases_daily's, which equal gold's."""
-    revenue, purchases = sums["fct_purchases_daily"]
-    found = compare("serving.fct_purchases_daily revenue_gbp vs gold", gold_revenue, revenue)
-    found += compare("serving.fct_purchases_daily purchases vs gold", gold_purchases, purchases)
-    for table in ("dim_products", "dim_users", "fct_sessions"):
-        found += compare(f"serving.{table} revenue_gbp vs serving.fct_purchases_daily", revenue, sums[table][0])
-        found += compare(f"serving.{table} purchases vs serving.fct_purchases_daily", purchases, sums[table][1])
+    revenue, purchases = sums[REFERENCE.name]
+    found = compare(f"{REFERENCE.serving} revenue_gbp vs gold", gold_revenue, revenue)
+    found += compare(f"{REFERENCE.serving} purchases vs gold", gold_purchases, purchases)
+    for other in (m for m in MART_TABLES if m.measures and m != REFERENCE):
+        found += compare(f"{other.serving} revenue_gbp vs {REFERENCE.serving}", revenue, sums[other.name][0])
+        found += compare(f"{other.serving} purchases vs {REFERENCE.serving}", purchases, sums[other.name][1])
     return found
 
 
@@ -145,7 +143,7 @@ def days_vs_silver(
             serving_days.get(day, (0, 0, Decimal("0"))),
         )
         for i, measure in enumerate(("purchases", "units", "revenue_gbp")):
-            found += compare(f"{day} {measure} (silver vs serving.fct_purchases_daily)", expected[i], actual[i])
+            found += compare(f"{day} {measure} (silver vs {REFERENCE.serving})", expected[i], actual[i])
     return found
 
 
@@ -185,15 +183,15 @@ def check_rows_match_gold(conn_id: str) -> str:
     settings = _settings()
     hook = _hook(conn_id)
     audited = {t: (tid, int(v)) for t, tid, v in hook.get_records(LATEST_LOADS)}
-    serving_rows = {t: int(hook.get_first(f"select count(*) from serving.{t}")[0]) for t in MARTS}
+    serving_rows = {t: int(hook.get_first(f"select count(*) from {mart(t).serving}")[0]) for t in MARTS}
     gold = {}
     for table in MARTS:
-        uri = settings.storage.table_uri("gold", table)
+        uri = settings.storage.uri_of(mart(table))
         current = _delta(uri)
         version = audited.get(table, (None, current.version()))[1]
         pinned = _delta(uri, version)
-        rows = pinned.to_pyarrow_table(columns=list(KEYS[table])).num_rows
-        changed = changes_after(current, version, KEYS[table])
+        rows = pinned.to_pyarrow_table(columns=list(mart(table).key)).num_rows
+        changed = changes_after(current, version, mart(table).key)
         gold[table] = GoldMart(current.metadata().id, current.version(), rows, changed)
     return raise_if_any("rows_match_gold", rows_vs_gold(audited, gold, serving_rows), f"{serving_rows}")
 
@@ -207,19 +205,19 @@ def check_revenue_reconciles(conn_id: str) -> str:
     hook = _hook(conn_id)
     sums = {t: (Decimal(r), int(p)) for t, r, p in hook.get_records(SUMS)}
     audited = {t: int(v) for t, _, v in hook.get_records(LATEST_LOADS)}
-    if "fct_purchases_daily" not in audited:
+    if REFERENCE.name not in audited:
         raise QualityCheckError(
             "quality check revenue_reconciles failed: pipeline.load_audit has no successful load of "
-            "serving.fct_purchases_daily"
+            f"{REFERENCE.serving}"
         )
-    gold = _delta(settings.storage.table_uri("gold", "fct_purchases_daily"), audited["fct_purchases_daily"])
+    gold = _delta(settings.storage.uri_of(REFERENCE), audited[REFERENCE.name])
     daily = gold.to_pyarrow_table(columns=["revenue_gbp", "purchases"])
     gold_revenue = pc.sum(daily["revenue_gbp"]).as_py() or Decimal("0")
     gold_purchases = pc.sum(daily["purchases"]).as_py() or 0
     return raise_if_any(
         "revenue_reconciles",
         sums_agree(sums, gold_revenue, gold_purchases),
-        f"revenue_gbp {sums['fct_purchases_daily'][0]}, purchases {sums['fct_purchases_daily'][1]}",
+        f"revenue_gbp {sums[REFERENCE.name][0]}, purchases {sums[REFERENCE.name][1]}",
     )
 
 
@@ -245,7 +243,7 @@ def check_silver_reconciles(conn_id: str) -> str:
     """Daily purchase totals equal silver's at the version gold last processed; silver's ledger balances."""
     settings = _settings()
     hook = _hook(conn_id)
-    state = _delta(settings.storage.table_uri("gold", "_state")).to_pyarrow_table(columns=["silver_version"])
+    state = _delta(settings.storage.uri_of(GOLD_STATE)).to_pyarrow_table(columns=["silver_version"])
     if state.num_rows != 1:
         raise QualityCheckError(
             f"quality check silver_reconciles failed: gold's _state table has {state.num_rows} rows, not 1"
@@ -256,9 +254,9 @@ def check_silver_reconciles(conn_id: str) -> str:
             "quality check silver_reconciles failed: gold's _state records no finished gold run (silver_version is "
             "null): run the gold task"
         )
-    silver_days = silver_daily_purchases(_delta(settings.storage.table_uri("silver", "events"), silver_version))
+    silver_days = silver_daily_purchases(_delta(settings.storage.uri_of(SILVER_EVENTS), silver_version))
     serving_days = {d: (int(p), int(u), Decimal(r)) for d, p, u, r in hook.get_records(DAILY)}
-    metrics = _delta(settings.storage.table_uri("silver", "metrics")).to_pyarrow_table(
+    metrics = _delta(settings.storage.uri_of(SILVER_METRICS)).to_pyarrow_table(
         columns=["stream", "batch_id", "rows_in", "inserted", "quarantined", "duplicates"]
     )
     found = days_vs_silver(silver_days, serving_days) + ledger_balances(metrics.to_pylist())
@@ -279,14 +277,14 @@ def quality_tasks(settings: Settings) -> list[Any]:
     limit = timeout(settings, "checks")
     tasks: list[Any] = [
         SQLColumnCheckOperator(
-            task_id=f"keys_not_null_{table}",
+            task_id=f"keys_not_null_{table.name}",
             conn_id=conn_id,
-            table=f"serving.{table}",
-            column_mapping={key: {"null_check": {"equal_to": 0}} for key in KEYS[table]},
+            table=table.serving,
+            column_mapping={key: {"null_check": {"equal_to": 0}} for key in table.key},
             retry_on_failure=False,
             execution_timeout=limit,
         )
-        for table in MARTS
+        for table in MART_TABLES
     ]
     for check in (check_rows_match_gold, check_revenue_reconciles, check_silver_reconciles):
         tasks.append(

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from config.catalog import FCT_PURCHASES_DAILY_SCALA, MART_TABLES, SILVER_EVENTS
 from config.settings import Settings
 from lakehouse_dags.assets import lake_asset
 from lakehouse_dags.checks import quality_tasks
 from lakehouse_dags.defaults import timeout
 from lakehouse_dags.maintenance import maintenance_tasks
 from lakehouse_dags.runners import SparkJob, jvm_job, spark_operator
-from lakehouse_dags.serving import MARTS, load_task, migrate_task
-
-SCALA_MART = "fct_purchases_daily_scala"
+from lakehouse_dags.serving import load_task, migrate_task
 
 
 def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
@@ -26,7 +25,7 @@ def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
         SparkJob("gold"),
         task_id="gold",
         timeout=timeout(settings, "gold"),
-        outlets=[lake_asset(settings, "gold", name) for name in MARTS],
+        outlets=[lake_asset(settings, mart.layer, mart.name) for mart in MART_TABLES],
     )
     load = load_task(settings)
     with TaskGroup("quality") as quality:
@@ -40,9 +39,9 @@ def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
         "gold_scala",
         (
             "--silver",
-            settings.storage.table_uri("silver", "events"),
+            settings.storage.uri_of(SILVER_EVENTS),
             "--gold",
-            settings.storage.table_uri("gold", SCALA_MART),
+            settings.storage.uri_of(FCT_PURCHASES_DAILY_SCALA),
         ),
     )
     if scala:
@@ -51,7 +50,7 @@ def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
             scala,
             task_id="gold_scala",
             timeout=timeout(settings, "gold"),
-            outlets=[lake_asset(settings, "gold", SCALA_MART)],
+            outlets=[lake_asset(settings, FCT_PURCHASES_DAILY_SCALA.layer, FCT_PURCHASES_DAILY_SCALA.name)],
         )
         gold_scala >> maintenance_due
         readers.append(gold_scala)

@@ -9,11 +9,11 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from config.catalog import MART_TABLES
 from config.settings import Settings, load_settings
 from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, table_uri, timeout
 
 log = logging.getLogger(__name__)
-MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
 
 
 def serving_assets(settings: Settings) -> list[Any]:
@@ -21,14 +21,16 @@ def serving_assets(settings: Settings) -> list[Any]:
     from airflow.sdk import Asset
 
     base = airflow_settings(settings).serving_asset_uri.rstrip("/")
-    return [Asset(name=f"serving.{table}", uri=f"{base}/serving/{table}") for table in MARTS]
+    return [
+        Asset(name=mart.serving, uri=f"{base}/{mart.serving.replace('.', '/')}") for mart in MART_TABLES if mart.serving
+    ]
 
 
 def gold_assets(settings: Settings) -> list[Any]:
     """One Asset per gold mart the loader reads: its inlets, so lineage joins each mart to its serving table."""
     from airflow.sdk import Asset
 
-    return [Asset(name=f"gold.{mart}", uri=table_uri(settings, "gold", mart)) for mart in MARTS]
+    return [Asset(name=mart.qualified, uri=table_uri(settings, mart.layer, mart.name)) for mart in MART_TABLES]
 
 
 def connection_dsn(conn_id: str, default_database: str) -> str:

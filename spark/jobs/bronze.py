@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from config.catalog import BRONZE_EVENTS
 from config.settings import Settings, load_settings
 from kafka.client_config import DEFAULT_SASL_USERNAME
 from spark.bronze import bronze_records
@@ -70,7 +71,7 @@ def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQue
         .option("checkpointLocation", storage.checkpoint("bronze"))
         .option("mergeSchema", "true")
     )
-    return with_trigger(writer, trigger, settings).start(storage.table_uri("bronze", "events"))
+    return with_trigger(writer, trigger, settings).start(storage.uri_of(BRONZE_EVENTS))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from config.catalog import BRONZE_EVENTS
 from config.settings import StorageSettings, load_settings
 from spark.replay import ReplayTarget, archive_stamp, replay_silver
 from spark.session import build_session
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     target = target_for(settings.storage, args.target_lake, args.in_place, archive_stamp())
     spark = build_session(settings, "replay")
     try:
-        bronze = settings.storage.table_uri("bronze", "events")
+        bronze = settings.storage.uri_of(BRONZE_EVENTS)
         result = replay_silver(spark, bronze, target, settings.spark.stream.max_files_per_trigger)
         for source, destination in result.archived.items():
             print(f"archived {source} -> {destination}")

@@ -12,6 +12,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from config.settings import Settings, load_settings
 from spark.delta_io import stream_app_id
 from spark.jobs.common import run_until_done, stream_arguments, with_trigger
@@ -24,13 +25,13 @@ from spark.tables import ensure_silver_tables
 def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQuery:
     """Create the silver tables if needed and start the bronze-to-silver query with the given trigger."""
     storage = settings.storage
-    bronze = storage.table_uri("bronze", "events")
+    bronze = storage.uri_of(BRONZE_EVENTS)
     if not DeltaTable.isDeltaTable(spark, bronze):
         raise SystemExit(f"no bronze Delta table at {bronze}: run the bronze job (make bronze) first")
     tables = {
-        "silver": storage.table_uri("silver", "events"),
-        "quarantine": storage.table_uri("silver", "quarantine"),
-        "metrics": storage.table_uri("silver", "metrics"),
+        "silver": storage.uri_of(SILVER_EVENTS),
+        "quarantine": storage.uri_of(QUARANTINE),
+        "metrics": storage.uri_of(SILVER_METRICS),
     }
     ensure_silver_tables(spark, **tables)
     checkpoint = storage.checkpoint("silver")

@@ -11,14 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
-
-
-def test_marts_match_the_loader() -> None:
-    from lakehouse_dags.serving import MARTS as DAG_MARTS
-    from postgres.loader import MARTS as LOADER_MARTS
-
-    assert DAG_MARTS == LOADER_MARTS
+from config.catalog import MARTS
+from config.settings import StorageSettings
 
 
 def test_rows_vs_gold_reports_each_difference() -> None:
@@ -174,11 +168,12 @@ def _gold_marts(root) -> dict[str, str]:
     import pyarrow as pa
     from deltalake import write_deltalake
 
-    from lakehouse_dags.checks import KEYS
+    from config.catalog import MART_TABLES
 
     values = {"event_date": [date(2025, 6, 1), date(2025, 6, 2)]}
     uris = {}
-    for table, (key,) in KEYS.items():
+    for mart in MART_TABLES:
+        table, (key,) = mart.name, mart.key
         uris[table] = str(root / "gold" / table)
         for value in values.get(key, ["a", "b"]):
             write_deltalake(
@@ -199,7 +194,7 @@ def test_rows_match_gold_passes_after_an_optimize_and_fails_on_unpublished_data(
 
     uris = _gold_marts(tmp_path)
     audited = {t: (DeltaTable(uri).metadata().id, DeltaTable(uri).version()) for t, uri in uris.items()}
-    settings = SimpleNamespace(storage=SimpleNamespace(table_uri=lambda layer, name: str(tmp_path / layer / name)))
+    settings = SimpleNamespace(storage=StorageSettings(lake_uri=str(tmp_path), checkpoint_uri=str(tmp_path / "_cp")))
     monkeypatch.setattr(checks, "_settings", lambda: settings)
     monkeypatch.setattr(checks, "_hook", lambda conn_id: _ServingHook(audited, 2))
 

@@ -14,8 +14,6 @@ from deltalake import DeltaTable
 from config.settings import Settings
 from kafka.produce import ProduceRun
 
-MARTS = ("dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions")
-
 
 @dataclass(frozen=True)
 class PipelineRun:

@@ -11,8 +11,9 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from config.catalog import MARTS
 from scripts.reconcile import lake_rows, revenue_rows
-from tests.e2e.pipeline_run import MARTS, PipelineRun, gold_rows
+from tests.e2e.pipeline_run import PipelineRun, gold_rows
 
 
 def serving_rows(dsn: str, mart: str, columns: list[str]) -> list[dict[str, Any]]:

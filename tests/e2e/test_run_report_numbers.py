@@ -17,8 +17,8 @@ import psycopg2
 import pytest
 from deltalake import DeltaTable
 
+from config.catalog import MARTS
 from config.settings import Settings
-from postgres.loader import MARTS
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.report import write_report
 from tests.e2e.pipeline_run import PipelineRun

@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from config.catalog import MARTS
 from config.settings import Settings
-from postgres.loader import MARTS, MartsNotPublished, UnrepresentableValueError, load_marts
+from postgres.loader import MartsNotPublished, UnrepresentableValueError, load_marts
 from tests.postgres.gold_fixtures import CDF, SAMPLE_ROWS, SCHEMAS, ts, user
 from tests.postgres.serving_rows import serving_rows
 

@@ -13,8 +13,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 import spark.gold_tables as gold_tables
+from config.catalog import MARTS
 from spark.gold_incremental import GoldPlan, GoldStateError, SilverPosition, in_dates, plan_run
-from spark.gold_tables import MARTS, GoldPaths, GoldResult, refresh_gold
+from spark.gold_tables import GoldPaths, GoldResult, refresh_gold
 from spark.tables import silver_schema
 from tests.spark.gold_rows import assert_frames_equal, day, event, events
 

@@ -15,9 +15,10 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 import spark.gold_tables as gold_tables
+from config.catalog import MARTS
 from spark.gold_incremental import GoldPlan, GoldStateError
 from spark.gold_state import claim, read_gold_state, record
-from spark.gold_tables import MARTS, GoldPaths, refresh_gold
+from spark.gold_tables import GoldPaths, refresh_gold
 from tests.spark.gold_rows import assert_frames_equal, event
 from tests.spark.test_gold_incremental import BATCH_1, LATE, _append, _make_silver
 

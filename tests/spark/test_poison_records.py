@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyspark.sql import functions as F
 
+from config.catalog import MARTS
 from kafka.contract import validate_payload
-from spark.gold_tables import MARTS, GoldPaths, refresh_gold
+from spark.gold_tables import GoldPaths, refresh_gold
 from spark.silver_batch import SilverBatchWriter
 from spark.tables import ensure_silver_tables
 from tests.contract_events import event, event_id

@@ -8,7 +8,8 @@ import spark.redrive as redrive
 import spark.silver as silver_module
 import spark.silver_batch as silver_batch
 import spark.validation as validation
-from spark.gold_tables import MARTS, GoldPaths, refresh_gold
+from config.catalog import MARTS
+from spark.gold_tables import GoldPaths, refresh_gold
 from spark.redrive import redrive_quarantine
 from spark.replay import ReplayTarget, replay_silver
 from spark.silver_batch import SilverBatchWriter
