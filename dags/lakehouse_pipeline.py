@@ -2,6 +2,7 @@
 
 from airflow.sdk import DAG
 
+from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from lakehouse_dags.assets import lake_asset
 from lakehouse_dags.defaults import airflow_settings, dag_settings, default_args, start_date, timeout
 from lakehouse_dags.downstream import gold_to_serving
@@ -27,13 +28,13 @@ with DAG(
         SparkJob("bronze", ("--trigger", "available-now")),
         task_id="bronze",
         timeout=timeout(settings, "bronze"),
-        outlets=[lake_asset(settings, "bronze", "events")],
+        outlets=[lake_asset(settings, BRONZE_EVENTS)],
     )
     silver = spark_operator(
         settings,
         SparkJob("silver", ("--trigger", "available-now")),
         task_id="silver",
         timeout=timeout(settings, "silver"),
-        outlets=[lake_asset(settings, "silver", name) for name in ("events", "quarantine", "metrics")],
+        outlets=[lake_asset(settings, table) for table in (SILVER_EVENTS, QUARANTINE, SILVER_METRICS)],
     )
     bronze >> silver >> gold_to_serving(settings, streaming=False)

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from config.catalog import BRONZE_EVENTS, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics
@@ -44,17 +45,17 @@ RESULT = BENCH_DIR / "freshness.json"
 TARGET_P95_EVENT_TO_SILVER_S = 10.0
 
 
-def _dataset(settings: Settings, layer: str, name: str) -> ds.Dataset:
+def _dataset(settings: Settings, table: Table) -> ds.Dataset:
     from deltalake import DeltaTable
 
-    return DeltaTable(settings.storage.table_uri(layer, name)).to_pyarrow_dataset()
+    return DeltaTable(settings.storage.uri_of(table)).to_pyarrow_dataset()
 
 
 def silver_with_send_time(settings: Settings, since: datetime) -> pa.Table:
     """Silver's rows sent at or after `since`, with `event_ts` replaced by their Kafka timestamp (the send time),
     found in bronze by (partition, offset): the one topic per run makes that pair unique."""
-    bronze = _dataset(settings, "bronze", "events").to_table(columns=["partition", "offset", "kafka_timestamp"])
-    silver = _dataset(settings, "silver", "events").to_table(
+    bronze = _dataset(settings, BRONZE_EVENTS).to_table(columns=["partition", "offset", "kafka_timestamp"])
+    silver = _dataset(settings, SILVER_EVENTS).to_table(
         columns=["kafka_partition", "kafka_offset", "ingested_at", "silver_app_id", "silver_batch_id"]
     )
     joined = silver.join(
@@ -77,7 +78,7 @@ def publishes(runs: list[dict[str, Any]]) -> list[dict[str, datetime]]:
 
 def measure(mode: StreamingMode, since: datetime) -> dict[str, Any]:
     settings = mode.settings
-    metrics = _dataset(settings, "silver", "metrics").to_table(columns=["stream", "app_id", "batch_id", "processed_at"])
+    metrics = _dataset(settings, SILVER_METRICS).to_table(columns=["stream", "app_id", "batch_id", "processed_at"])
     metrics = metrics.filter(pc.field("stream") == "silver")
     found = freshness(silver_with_send_time(settings, since), metrics, publishes(mode.dag_runs()))
     lags = found["lags"]

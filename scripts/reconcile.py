@@ -11,14 +11,15 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
+from config.catalog import BRONZE_EVENTS, FCT_PURCHASES_DAILY, QUARANTINE, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import Settings
 from postgres.connection import connect
 
 HASH_SLICE = 100_000
 
 
-def _dataset(settings: Settings, layer: str, name: str) -> ds.Dataset:
-    return DeltaTable(settings.storage.table_uri(layer, name)).to_pyarrow_dataset()
+def _dataset(settings: Settings, table: Table) -> ds.Dataset:
+    return DeltaTable(settings.storage.uri_of(table)).to_pyarrow_dataset()
 
 
 def arrow_ids_sha256(ids: pa.ChunkedArray | pa.Array) -> str:
@@ -40,12 +41,12 @@ def value_counts(column: pa.ChunkedArray) -> dict[str, int]:
 def lake_rows(settings: Settings, manifest: dict) -> list[tuple[str, int, int, bool]]:
     """Bronze, silver, quarantine and the metrics ledger against the manifest, read with delta-rs (no JVM)."""
     expected, hashes = manifest["expected"], manifest["expected_ids_sha256"]
-    bronze = _dataset(settings, "bronze", "events").count_rows()
-    silver_ids = _dataset(settings, "silver", "events").to_table(columns=["event_id"]).column("event_id")
+    bronze = _dataset(settings, BRONZE_EVENTS).count_rows()
+    silver_ids = _dataset(settings, SILVER_EVENTS).to_table(columns=["event_id"]).column("event_id")
     silver_count = len(silver_ids)
-    quarantine = value_counts(_dataset(settings, "silver", "quarantine").to_table(columns=["reason"]).column("reason"))
+    quarantine = value_counts(_dataset(settings, QUARANTINE).to_table(columns=["reason"]).column("reason"))
     columns = ["stream", "rows_in", "inserted", "quarantined", "duplicates"]
-    ledger = _dataset(settings, "silver", "metrics").to_table(columns=columns).to_pylist()
+    ledger = _dataset(settings, SILVER_METRICS).to_table(columns=columns).to_pylist()
     streamed = [r for r in ledger if r["stream"] == "silver"]  # re-drive rows re-count records already in bronze
     sums = {k: sum(r[k] for r in streamed) for k in ("rows_in", "inserted", "quarantined", "duplicates")}
     rows = [
@@ -86,7 +87,7 @@ def lake_rows(settings: Settings, manifest: dict) -> list[tuple[str, int, int, b
 
 def silver_revenue(settings: Settings) -> Decimal | int:
     """Exact sum of price_gbp * quantity over silver purchases: Arrow totals quantity per price, Decimal the rest."""
-    purchases = _dataset(settings, "silver", "events").to_table(
+    purchases = _dataset(settings, SILVER_EVENTS).to_table(
         columns=["price_gbp", "quantity"], filter=ds.field("event_type") == "purchase"
     )
     by_price = purchases.group_by("price_gbp").aggregate([("quantity", "sum")])
@@ -96,7 +97,7 @@ def silver_revenue(settings: Settings) -> Decimal | int:
 def revenue_rows(settings: Settings) -> tuple[list[tuple[str, str, str, bool]], str]:
     """Revenue summed in silver, gold and PostgreSQL: exact decimals, so they must agree to the penny."""
     silver = silver_revenue(settings)
-    gold = _dataset(settings, "gold", "fct_purchases_daily").to_table(columns=["revenue_gbp"])
+    gold = _dataset(settings, FCT_PURCHASES_DAILY).to_table(columns=["revenue_gbp"])
     gold_revenue = sum(gold.column("revenue_gbp").to_pylist(), start=0)
     with closing(connect(settings, "lakehouse-reconcile")) as conn, conn.cursor() as cur:
         cur.execute("select coalesce(sum(revenue_gbp), 0) from serving.fct_purchases_daily")

@@ -14,7 +14,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from config.catalog import MARTS
+from config.catalog import BRONZE_EVENTS, MARTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import Settings
 from postgres.connection import connect
 
@@ -51,8 +51,8 @@ class AirflowInputs:
     tasks: list[dict[str, Any]]
 
 
-def _delta(settings: Settings, layer: str, name: str) -> DeltaTable:
-    uri = settings.storage.table_uri(layer, name)
+def _delta(settings: Settings, table: Table) -> DeltaTable:
+    uri = settings.storage.uri_of(table)
     try:
         return DeltaTable(uri)
     except TableNotFoundError:
@@ -63,12 +63,12 @@ def _delta(settings: Settings, layer: str, name: str) -> DeltaTable:
 
 def read_lake(settings: Settings) -> LakeInputs:
     """Bronze's row count; silver's times and batch ids; quarantine's reasons; the metrics ledger; gold's table ids."""
-    bronze = _delta(settings, "bronze", "events").to_pyarrow_dataset().count_rows()
-    silver = _delta(settings, "silver", "events").to_pyarrow_table(
+    bronze = _delta(settings, BRONZE_EVENTS).to_pyarrow_dataset().count_rows()
+    silver = _delta(settings, SILVER_EVENTS).to_pyarrow_table(
         columns=["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"]
     )
-    quarantine = _delta(settings, "silver", "quarantine").to_pyarrow_table(columns=["reason", "ingested_at"])
-    metrics = _delta(settings, "silver", "metrics").to_pyarrow_table(
+    quarantine = _delta(settings, QUARANTINE).to_pyarrow_table(columns=["reason", "ingested_at"])
+    metrics = _delta(settings, SILVER_METRICS).to_pyarrow_table(
         columns=["stream", "app_id", "batch_id", "rows_in", "inserted", "quarantined", "duplicates", "processed_at"]
     )
     gold_ids = {}

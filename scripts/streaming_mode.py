@@ -25,7 +25,7 @@ import yaml
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from config.catalog import SILVER_METRICS
+from config.catalog import BRONZE_EVENTS, SILVER_METRICS, Table
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka.admin import ensure_topic
 from scripts.airflow_services import AirflowServices, start_services
@@ -62,9 +62,9 @@ def streaming_config(out: Path, *, processing_time_s: int, poll_s: int, base: Pa
     return out
 
 
-def table_version(settings: Settings, layer: str, name: str) -> int | None:
+def table_version(settings: Settings, table: Table) -> int | None:
     try:
-        return DeltaTable(settings.storage.table_uri(layer, name)).version()
+        return DeltaTable(settings.storage.uri_of(table)).version()
     except TableNotFoundError:
         return None
 
@@ -179,12 +179,12 @@ def streaming_mode(
         ensure_topic(settings)  # bronze's Kafka source fails on a topic that does not exist yet
         mode = StreamingMode(settings, config, run_dir, [])
         try:
-            for name, ready in (("bronze", ("bronze", "events")), ("silver", ("silver", "metrics"))):
+            for name, ready in (("bronze", BRONZE_EVENTS), ("silver", SILVER_METRICS)):
                 stream = start_stream(name, config, logs / f"{name}.log", env)
                 mode.streams.append(stream)
                 wait_for(  # silver reads bronze's table, so it starts once bronze has made it
-                    f"the {name} stream's table {'.'.join(ready)}",
-                    lambda ready=ready: table_version(settings, *ready) is not None,
+                    f"the {name} stream's table {ready.qualified}",
+                    lambda ready=ready: table_version(settings, ready) is not None,
                     mode,
                     stall_s=stall_s,
                     progress=lambda stream=stream: stream.log.stat().st_size,
@@ -242,7 +242,7 @@ def wait_until_published(mode: StreamingMode, manifest: dict, stall_s: float) ->
 
     def progress() -> tuple:
         runs = mode.dag_runs()
-        return (table_version(settings, "silver", "metrics"), len(runs), tuple(r["state"] for r in runs[-2:]))
+        return (table_version(settings, SILVER_METRICS), len(runs), tuple(r["state"] for r in runs[-2:]))
 
     wait_for(
         "silver to account for every produced event",

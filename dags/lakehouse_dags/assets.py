@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from config.catalog import SILVER_EVENTS
+from config.catalog import SILVER_EVENTS, Table
 from config.settings import Settings
 from lakehouse_dags.defaults import airflow_settings, table_uri
 
 
-def lake_asset(settings: Settings, layer: str, name: str, watchers: list[Any] | None = None) -> Any:
+def lake_asset(settings: Settings, table: Table, watchers: list[Any] | None = None) -> Any:
     """Asset `<layer>.<name>` at the table's URI (file:// locally), the same identity the batch DAG emits."""
     from airflow.sdk import Asset
 
-    return Asset(name=f"{layer}.{name}", uri=table_uri(settings, layer, name), watchers=watchers or [])
+    return Asset(name=table.qualified, uri=table_uri(settings, table.layer, table.name), watchers=watchers or [])
 
 
 def watched_silver(settings: Settings) -> Any:
@@ -25,4 +25,4 @@ def watched_silver(settings: Settings) -> Any:
     trigger = DeltaCommitTrigger(
         uri=settings.storage.uri_of(SILVER_EVENTS), poll_s=airflow_settings(settings).silver_poll_s
     )
-    return lake_asset(settings, "silver", "events", [AssetWatcher(name="silver_events_commits", trigger=trigger)])
+    return lake_asset(settings, SILVER_EVENTS, [AssetWatcher(name="silver_events_commits", trigger=trigger)])

@@ -25,7 +25,7 @@ def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
         SparkJob("gold"),
         task_id="gold",
         timeout=timeout(settings, "gold"),
-        outlets=[lake_asset(settings, mart.layer, mart.name) for mart in MART_TABLES],
+        outlets=[lake_asset(settings, mart) for mart in MART_TABLES],
     )
     load = load_task(settings)
     with TaskGroup("quality") as quality:
@@ -50,7 +50,7 @@ def gold_to_serving(settings: Settings, *, streaming: bool) -> list[Any]:
             scala,
             task_id="gold_scala",
             timeout=timeout(settings, "gold"),
-            outlets=[lake_asset(settings, FCT_PURCHASES_DAILY_SCALA.layer, FCT_PURCHASES_DAILY_SCALA.name)],
+            outlets=[lake_asset(settings, FCT_PURCHASES_DAILY_SCALA)],
         )
         gold_scala >> maintenance_due
         readers.append(gold_scala)
