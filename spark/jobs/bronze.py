@@ -19,7 +19,7 @@ from config.catalog import BRONZE_EVENTS
 from config.settings import Settings, load_settings
 from kafka.client_config import DEFAULT_SASL_USERNAME
 from spark.bronze import bronze_records
-from spark.jobs.common import run_until_done, stream_arguments, with_trigger
+from spark.jobs.common import run_main, run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.stream_metrics import observed_event_time
 
@@ -82,4 +82,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -10,6 +10,7 @@ import time
 
 from config.settings import load_settings
 from spark.gold_tables import GoldPaths, refresh_gold
+from spark.jobs.common import run_main
 from spark.session import build_session
 
 
@@ -36,4 +37,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

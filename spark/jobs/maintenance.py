@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from config.settings import load_settings
+from spark.jobs.common import run_main
 from spark.maintenance import DEFAULT_RETENTION_HOURS, check_retention, maintain
 from spark.session import build_session
 
@@ -43,4 +44,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

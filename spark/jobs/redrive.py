@@ -13,6 +13,7 @@ from delta.tables import DeltaTable
 
 from config.settings import load_settings
 from kafka.contract import REASON_CODES
+from spark.jobs.common import run_main
 from spark.redrive import redrive_quarantine
 from spark.session import build_session
 
@@ -47,4 +48,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

@@ -12,6 +12,7 @@ import argparse
 
 from config.catalog import BRONZE_EVENTS
 from config.settings import StorageSettings, load_settings
+from spark.jobs.common import run_main
 from spark.replay import ReplayTarget, archive_stamp, replay_silver
 from spark.session import build_session
 
@@ -52,4 +53,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

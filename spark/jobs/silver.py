@@ -15,7 +15,7 @@ from pyspark.sql.streaming import StreamingQuery
 from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from config.settings import Settings, load_settings
 from spark.delta_io import stream_app_id
-from spark.jobs.common import run_until_done, stream_arguments, with_trigger
+from spark.jobs.common import run_main, run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.silver_batch import SilverBatchWriter
 from spark.stream_metrics import observed_event_time
@@ -56,4 +56,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)
