@@ -68,7 +68,7 @@ spark35: $(SPARK35_VENV)/.synced $(SPARK35_JARS)/.resolved $(KAFKA_JARS)/.resolv
 spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
 	$(PY) -m scripts.build_archive
 
-spark-wheel: install ## The same shared code as a wheel, for Databricks libraries (.local/dist/lakehouse-0.1.0-py3-none-any.whl)
+spark-wheel: install ## The same shared code as a wheel built by setuptools, for Databricks libraries (.local/dist/lakehouse-0.1.0-py3-none-any.whl)
 	$(PY) -m scripts.build_archive --output .local/dist/lakehouse-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 
 bronze: stack-up ## Stream Kafka into bronze Delta: make bronze ARGS="--trigger continuous"

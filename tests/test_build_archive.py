@@ -6,6 +6,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from kafka.contract import CONTRACT_PATH
 from scripts.build_archive import REPO, build_archive
 
@@ -19,6 +21,19 @@ def test_zip_holds_the_packages_and_the_contract_and_is_reproducible(tmp_path):
     names = zipfile.ZipFile(first).namelist()
     assert "kafka/schemas/event.schema.json" in names and "spark/jobs/silver.py" in names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+
+
+def test_wheel_holds_exactly_the_zips_files_and_is_reproducible(tmp_path):
+    wheel = build_archive(tmp_path / "a" / "lakehouse-0.1.0-py3-none-any.whl")
+    assert wheel.read_bytes() == build_archive(tmp_path / "b" / wheel.name).read_bytes()
+    packaged = {n for n in zipfile.ZipFile(wheel).namelist() if not n.startswith("lakehouse-0.1.0.dist-info/")}
+    assert packaged == set(zipfile.ZipFile(build_archive(tmp_path / "lakehouse.zip")).namelist())
+    assert "kafka/schemas/event.schema.json" in packaged and "config/local.yml" in packaged
+
+
+def test_wheel_named_for_another_version_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="must carry the project version 0.1.0"):
+        build_archive(tmp_path / "lakehouse-9.9.9-py3-none-any.whl")
 
 
 def test_wheel_installs_and_its_code_loads_the_contract_from_site_packages(tmp_path):

@@ -1,4 +1,5 @@
-"""Failure alerts: one log line an operator can grep, and a webhook post when a connection is configured."""
+"""Failure and deadline alerts as Airflow notifiers: one log line an operator can grep, and a webhook post when a
+connection is configured."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncio
 import json
 import logging
 import urllib.request
+from collections.abc import Callable
 from typing import Any
+
+from airflow.sdk import BaseHook, BaseNotifier
 
 log = logging.getLogger("lakehouse.alerts")
 WEBHOOK_TIMEOUT_S = 10
@@ -37,8 +41,6 @@ def deadline_line(context: dict[str, Any]) -> str:
 
 def webhook_url(alert_conn_id: str) -> str:
     """The webhook URL: the Airflow connection's host, which must be a full http(s):// URL."""
-    from airflow.sdk import BaseHook
-
     return checked_webhook(alert_conn_id, BaseHook.get_connection(alert_conn_id).host)
 
 
@@ -53,6 +55,8 @@ def checked_webhook(alert_conn_id: str, host: str | None) -> str:
 
 
 def post_alert(url: str, text: str) -> None:
+    """POST {"text": ...} with the standard library: the HTTP provider's HttpNotifier would do it, but that provider
+    is not in the dags group, and one JSON post does not justify it (and aiohttp) on every worker and triggerer."""
     request = urllib.request.Request(
         url,
         data=json.dumps({"text": text}).encode(),
@@ -63,35 +67,57 @@ def post_alert(url: str, text: str) -> None:
         response.read()
 
 
-def alert_on_failure(context: dict[str, Any], alert_conn_id: str | None = None) -> None:
-    """on_failure_callback: log the alert line, post it if a webhook is configured, never raise."""
-    try:
-        line = alert_line(context)
-    except Exception as exc:
-        line = f"LAKEHOUSE TASK FAILED (context unreadable: {exc!r})"
-    log.error(line)
-    if not alert_conn_id:
-        return
-    try:
-        post_alert(webhook_url(alert_conn_id), line)
-    except Exception as exc:
-        log.error("alert webhook %s not posted: %s", alert_conn_id, exc)
+class WebhookAlert(BaseNotifier):
+    """Logs an alert line and posts it to airflow.alert_conn_id's webhook, and never raises: BaseNotifier re-raises,
+    and a failed alert must not hide the failure it reports."""
+
+    headline: str
+    line: Callable[[dict[str, Any]], str]
+
+    def __init__(self, alert_conn_id: str | None = None, context: dict[str, Any] | None = None) -> None:
+        super().__init__(context)
+        self.alert_conn_id = alert_conn_id
+
+    def logged_line(self, context: dict[str, Any]) -> str:
+        try:
+            line = self.line(context)
+        except Exception as exc:
+            line = f"{self.headline} (context unreadable: {exc!r})"
+        log.error(line)
+        return line
+
+    def not_posted(self, exc: Exception) -> None:
+        log.error("alert webhook %s not posted: %s", self.alert_conn_id, exc)
 
 
-async def alert_on_deadline(context: dict[str, Any] | None = None, alert_conn_id: str | None = None) -> None:
-    """DeadlineAlert callback, run by the triggerer: the same log line and webhook path as a failed task, and
-    like it never raises (a failed post is logged)."""
-    try:
-        line = deadline_line(context or {})
-    except Exception as exc:
-        line = f"LAKEHOUSE DEADLINE MISSED (context unreadable: {exc!r})"
-    log.error(line)
-    if not alert_conn_id:
-        return
-    try:
-        from airflow.sdk import BaseHook
+class TaskFailureAlert(WebhookAlert):
+    """on_failure_callback: Airflow calls it with the task's context in the task's own process."""
 
-        connection = await BaseHook.aget_connection(alert_conn_id)
-        await asyncio.to_thread(post_alert, checked_webhook(alert_conn_id, connection.host), line)
-    except Exception as exc:
-        log.error("alert webhook %s not posted: %s", alert_conn_id, exc)
+    headline = "LAKEHOUSE TASK FAILED"
+    line = staticmethod(alert_line)
+
+    def notify(self, context: dict[str, Any]) -> None:
+        line = self.logged_line(context)
+        if not self.alert_conn_id:
+            return
+        try:
+            post_alert(webhook_url(self.alert_conn_id), line)
+        except Exception as exc:
+            self.not_posted(exc)
+
+
+class DeadlineMissedAlert(WebhookAlert):
+    """DeadlineAlert callback: the triggerer builds it with the run's context and awaits it (async_notify)."""
+
+    headline = "LAKEHOUSE DEADLINE MISSED"
+    line = staticmethod(deadline_line)
+
+    async def async_notify(self, context: dict[str, Any]) -> None:
+        line = self.logged_line(context)
+        if not self.alert_conn_id:
+            return
+        try:
+            connection = await BaseHook.aget_connection(self.alert_conn_id)
+            await asyncio.to_thread(post_alert, checked_webhook(self.alert_conn_id, connection.host), line)
+        except Exception as exc:
+            self.not_posted(exc)

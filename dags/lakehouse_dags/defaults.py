@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import CONFIG_DIR, CONFIG_ENV_VAR, AirflowSettings, ConfigError, Settings, load_settings
-from lakehouse_dags.callbacks import alert_on_failure
+from lakehouse_dags.callbacks import TaskFailureAlert
 
 BUNDLED_CONFIG = CONFIG_DIR / "deployed.yml"
 PROJECT_DIR = CONFIG_DIR.parent
@@ -69,7 +69,7 @@ def default_args(settings: Settings) -> dict[str, Any]:
         "retry_exponential_backoff": float(af.retry_backoff_multiplier),
         "max_retry_delay": timedelta(seconds=af.max_retry_delay_s),
         "execution_timeout": timedelta(seconds=max(vars(af.timeouts).values())),
-        "on_failure_callback": functools.partial(alert_on_failure, alert_conn_id=af.alert_conn_id),
+        "on_failure_callback": TaskFailureAlert(alert_conn_id=af.alert_conn_id),
     }
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from config.settings import ConfigError, Settings
-from lakehouse_dags.callbacks import alert_on_deadline
+from lakehouse_dags.callbacks import DeadlineMissedAlert
 from lakehouse_dags.defaults import airflow_settings
 
 DAG_IDS = {"batch": "lakehouse_pipeline", "streaming": "lakehouse_streaming"}
@@ -80,7 +80,7 @@ def tags(settings: Settings, mode: str) -> list[str]:
 
 
 def deadline_alert(settings: Settings) -> Any:
-    """Alert (callbacks.alert_on_deadline, in the triggerer) when a run is unfinished airflow.deadline_s after it
+    """Alert (callbacks.DeadlineMissedAlert, in the triggerer) when a run is unfinished airflow.deadline_s after it
     was queued; the run goes on until airflow.dagrun_timeout_s. None when deadline_s is null."""
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
@@ -90,7 +90,7 @@ def deadline_alert(settings: Settings) -> Any:
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=timedelta(seconds=af.deadline_s),
-        callback=AsyncCallback(alert_on_deadline, kwargs={"alert_conn_id": af.alert_conn_id}),
+        callback=AsyncCallback(DeadlineMissedAlert, kwargs={"alert_conn_id": af.alert_conn_id}),
         name="lakehouse_run_deadline",
     )
 

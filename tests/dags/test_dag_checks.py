@@ -107,11 +107,18 @@ def _context():
     return {"ti": ti, "exception": RuntimeError("gold failed:\n  silver missing")}
 
 
-def test_alert_line_names_dag_task_run_try_and_exception(caplog) -> None:
-    from lakehouse_dags.callbacks import alert_on_failure
+@pytest.fixture
+def callbacks():
+    """The alerts module, imported during setup: importing Airflow replaces the root log handlers, caplog's with
+    them, and caplog installs its handler again for the test's call."""
+    from lakehouse_dags import callbacks
 
+    return callbacks
+
+
+def test_alert_line_names_dag_task_run_try_and_exception(callbacks, caplog) -> None:
     with caplog.at_level("ERROR", logger="lakehouse.alerts"):
-        alert_on_failure(_context())
+        callbacks.TaskFailureAlert()(_context())
     assert caplog.messages == [
         "LAKEHOUSE TASK FAILED dag=lakehouse_pipeline task=gold run_id=manual__2025 try=3 "
         "error=RuntimeError: gold failed: silver missing"
@@ -131,20 +138,20 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_receives_the_alert_and_failures_never_raise(monkeypatch, caplog) -> None:
-    from lakehouse_dags import callbacks
-
+def test_webhook_receives_the_alert_and_failures_never_raise(callbacks, monkeypatch, caplog) -> None:
+    """Called as Airflow calls an on_failure_callback: the notifier with the task's context."""
+    alert = callbacks.TaskFailureAlert(alert_conn_id="alerts")
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/hook"
         monkeypatch.setattr(callbacks, "webhook_url", lambda conn_id: url)
-        callbacks.alert_on_failure(_context(), alert_conn_id="alerts")
+        alert(_context())
         assert _Hook.received and _Hook.received[-1]["text"].startswith("LAKEHOUSE TASK FAILED dag=lakehouse_pipeline")
 
         monkeypatch.setattr(callbacks, "webhook_url", lambda conn_id: "http://127.0.0.1:9/closed")
         with caplog.at_level("ERROR", logger="lakehouse.alerts"):
-            callbacks.alert_on_failure(_context(), alert_conn_id="alerts")
+            alert(_context())
         assert any(m.startswith("alert webhook alerts not posted:") for m in caplog.messages)
     finally:
         server.shutdown()
@@ -225,9 +232,26 @@ def _deadline_context() -> dict:
     }
 
 
-def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
+def _in_triggerer(alert_conn_id: str | None) -> dict:
+    """Run the deadline alert as the triggerer does: CallbackTrigger imports the callback's path and awaits it with
+    the DeadlineAlert's kwargs and the run's context; its last event says whether the callback succeeded."""
     import asyncio
 
+    from airflow.sdk import AsyncCallback
+    from airflow.triggers.callback import CallbackTrigger
+
+    from lakehouse_dags.callbacks import DeadlineMissedAlert
+
+    path = AsyncCallback(DeadlineMissedAlert).path
+    trigger = CallbackTrigger(path, {"alert_conn_id": alert_conn_id, "context": _deadline_context()})
+
+    async def events() -> list[dict]:
+        return [event.payload async for event in trigger.run()]
+
+    return asyncio.run(events())[-1]
+
+
+def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
     from airflow.sdk import BaseHook
 
     from lakehouse_dags import callbacks
@@ -238,7 +262,7 @@ def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
         "LAKEHOUSE DEADLINE MISSED dag=lakehouse_streaming run_id=asset_triggered__2025-06-01T00:00:00 "
         "state=running queued_at=2025-06-01T00:00:01Z deadline=2025-06-01T01:00:01Z"
     )
-    asyncio.run(callbacks.alert_on_deadline(context=_deadline_context()))
+    assert _in_triggerer(None)["state"] == "success"
     assert logged == [line]
 
     server = HTTPServer(("127.0.0.1", 0), _Hook)
@@ -250,9 +274,9 @@ def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
 
     monkeypatch.setattr(BaseHook, "aget_connection", connection)
     try:
-        asyncio.run(callbacks.alert_on_deadline(context=_deadline_context(), alert_conn_id="alerts"))
+        assert _in_triggerer("alerts")["state"] == "success"
         assert _Hook.received[-1] == {"text": line}
-        asyncio.run(callbacks.alert_on_deadline(context=_deadline_context(), alert_conn_id="bad"))
+        assert _in_triggerer("bad")["state"] == "success"
         assert logged[-1].startswith(
             "alert webhook bad not posted: Airflow connection bad (airflow.alert_conn_id) must have the full webhook"
         )
@@ -263,9 +287,9 @@ def test_deadline_alert_logs_one_line_and_posts_it(monkeypatch) -> None:
 def test_deadline_callback_is_awaitable_as_airflow_requires() -> None:
     from airflow.sdk import AsyncCallback
 
-    from lakehouse_dags.callbacks import alert_on_deadline
+    from lakehouse_dags.callbacks import DeadlineMissedAlert
 
-    assert AsyncCallback(alert_on_deadline).path == "lakehouse_dags.callbacks.alert_on_deadline"
+    assert AsyncCallback(DeadlineMissedAlert).path == "lakehouse_dags.callbacks.DeadlineMissedAlert"
 
 
 def test_a_data_mismatch_fails_at_once_and_other_errors_retry() -> None:

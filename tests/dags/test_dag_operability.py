@@ -51,7 +51,7 @@ def test_the_mode_registers_exactly_its_dag_with_timeout_deadline_and_tags(repor
         "reference": "DagRunQueuedAtDeadline",
         "interval_s": af["deadline_s"],
         "callback": "AsyncCallback",
-        "path": "lakehouse_dags.callbacks.alert_on_deadline",
+        "path": "lakehouse_dags.callbacks.DeadlineMissedAlert",
         "kwargs": {"alert_conn_id": af.get("alert_conn_id")},
     }
     assert dag["deadlines"] == ([] if af["deadline_s"] is None else [alert])
@@ -118,7 +118,7 @@ def test_the_deadline_alert_follows_the_config_and_null_turns_it_off(write_confi
     assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT
     assert deadline.interval.total_seconds() == 900
     assert isinstance(deadline.callback, AsyncCallback)
-    assert deadline.callback.path == "lakehouse_dags.callbacks.alert_on_deadline"
+    assert deadline.callback.path == "lakehouse_dags.callbacks.DeadlineMissedAlert"
     assert deadline.callback.kwargs == {"alert_conn_id": "hooks"}
     assert alert["dagrun_timeout"].total_seconds() == 14400
     assert dag_arguments(load_settings(write_config("local", _edit(deadline_s=None))), "batch")["deadline"] is None

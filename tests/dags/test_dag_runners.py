@@ -430,6 +430,7 @@ def test_start_date_must_be_utc(write_config, value, message) -> None:
 
 
 def test_default_args_follow_the_config(write_config) -> None:
+    from lakehouse_dags.callbacks import TaskFailureAlert
     from lakehouse_dags.defaults import default_args
 
     args = default_args(load_settings(write_config("local")))
@@ -437,7 +438,8 @@ def test_default_args_follow_the_config(write_config) -> None:
     assert args["retry_delay"] == timedelta(seconds=30)
     assert args["retry_exponential_backoff"] == 3.0
     assert args["max_retry_delay"] == timedelta(seconds=900)
-    assert args["on_failure_callback"].keywords == {"alert_conn_id": None}
+    assert isinstance(args["on_failure_callback"], TaskFailureAlert)
+    assert args["on_failure_callback"].alert_conn_id is None
 
 
 def test_jvm_job_comes_from_config_and_needs_its_main_class(write_config) -> None:
