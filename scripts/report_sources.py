@@ -14,7 +14,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from config.catalog import BRONZE_EVENTS, MARTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS, Table
+from config.catalog import BRONZE_EVENTS, MART_TABLES, QUARANTINE, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import Settings
 from postgres.connection import connect
 
@@ -72,9 +72,9 @@ def read_lake(settings: Settings) -> LakeInputs:
         columns=["stream", "app_id", "batch_id", "rows_in", "inserted", "quarantined", "duplicates", "processed_at"]
     )
     gold_ids = {}
-    for mart in MARTS:
+    for mart in MART_TABLES:
         with contextlib.suppress(Unavailable):
-            gold_ids[mart] = _delta(settings, "gold", mart).metadata().id
+            gold_ids[mart.name] = _delta(settings, mart).metadata().id
     return LakeInputs(bronze, silver, quarantine, metrics, gold_ids)
 
 
