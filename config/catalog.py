@@ -1,9 +1,9 @@
 """The table catalog: every table the pipeline writes, with its layer, key, grain and serving twin.
 
 One place for these facts, read by the jobs, the DAG's assets and checks, the loader, the reconciliation and the
-run report; `tests/config/test_catalog.py` holds the migrations' primary keys and gold's transforms to it. It is
-Python rather than YAML so that it ships inside the code archive, the wheel and the DAG bundle with nothing to
-find at run time, and so that a typo is an import error, not a silent miss.
+run report; `tests/config/test_catalog.py` holds gold's builders to it and `tests/postgres/test_catalog_keys.py`
+the migrated serving tables' primary keys. It is Python rather than YAML so that it ships inside the code archive,
+the wheel and the DAG bundle with nothing to find at run time, and so that a typo is an import error.
 """
 
 from __future__ import annotations
