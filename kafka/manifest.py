@@ -10,14 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from config.reconciliation import ids_sha256
 from kafka.producer import DeliveryResult, Record
 
 MAX_EVENT_ERRORS_IN_MANIFEST = 100
-
-
-def ids_sha256(ids: Iterable[str]) -> str:
-    """sha256 of the sorted ids joined by newlines: compares id sets without storing them."""
-    return hashlib.sha256("\n".join(sorted(ids)).encode("utf-8")).hexdigest()
 
 
 def _sorted_sha256(ids: list[str]) -> str:

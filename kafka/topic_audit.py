@@ -1,4 +1,4 @@
-"""Read a topic back to its end and judge every record as silver would, to reconcile it with a manifest."""
+"""The topic's side of a reconciliation: read it back to its end and judge every record as silver would."""
 
 from __future__ import annotations
 
@@ -9,16 +9,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from config.reconciliation import Found, ids_sha256
 from config.settings import Settings
 from kafka.client_config import client_config, error_text
 from kafka.contract import REASON_CODES
 from kafka.contract_fast import check_payload
-from kafka.manifest import ids_sha256
 
 STALL_TIMEOUT_S = 60.0
 PROGRESS_EVERY_S = 10.0
@@ -156,6 +155,19 @@ class Outcomes:
     def sha256(self, outcome: str) -> str:
         return ids_sha256(i for i in self.ids.get(outcome, []) if i is not None)
 
+    def found(self) -> Found:
+        """What config.reconciliation compares with the manifest: counts and id hashes, duplicates' included."""
+        quarantine = self.quarantine()
+        return Found(
+            delivered=self.total,
+            silver=self.count("silver"),
+            silver_sha256=self.sha256("silver"),
+            duplicates=self.count("duplicate"),
+            quarantine=quarantine,
+            duplicates_sha256=self.sha256("duplicate"),
+            quarantine_sha256={code: self.sha256(f"quarantine:{code}") for code in quarantine},
+        )
+
 
 def classify(values: Iterator[bytes | None], *, now: datetime) -> Outcomes:
     """The contract (its fast path: the same verdict, ~15x cheaper; primary reason = first in REASON_CODES order),
@@ -175,32 +187,3 @@ def classify(values: Iterator[bytes | None], *, now: datetime) -> Outcomes:
             seen.add(event_id)
             outcomes.ids["silver"].append(event_id)
     return outcomes
-
-
-def reconcile(manifest: dict[str, Any], outcomes: Outcomes) -> list[tuple[str, int, int, bool]]:
-    """Rows of (what, expected by the manifest, found, counts and id sets agree)."""
-    expected, hashes = manifest["expected"], manifest["expected_ids_sha256"]
-    rows = [("delivered", manifest["delivered"], outcomes.total, manifest["delivered"] == outcomes.total)]
-    rows.append(
-        (
-            "silver (valid, unique)",
-            expected["silver"],
-            outcomes.count("silver"),
-            expected["silver"] == outcomes.count("silver") and hashes["silver"] == outcomes.sha256("silver"),
-        )
-    )
-    rows.append(
-        (
-            "duplicates",
-            expected["duplicates"],
-            outcomes.count("duplicate"),
-            expected["duplicates"] == outcomes.count("duplicate")
-            and hashes["duplicates"] == outcomes.sha256("duplicate"),
-        )
-    )
-    found = outcomes.quarantine()
-    for code in sorted(set(expected["quarantine"]) | set(found)):
-        want, got = expected["quarantine"].get(code, 0), found.get(code, 0)
-        same_ids = hashes["quarantine"].get(code, ids_sha256([])) == outcomes.sha256(f"quarantine:{code}")
-        rows.append((f"quarantine: {code}", want, got, want == got and same_ids))
-    return rows

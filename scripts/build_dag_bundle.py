@@ -55,7 +55,7 @@ def build(config: Path, out: Path) -> Path:
         shutil.rmtree(out)
     shutil.copytree(ROOT / "dags", out, ignore=shutil.ignore_patterns(*IGNORED))
     (out / "config").mkdir()
-    for name in ("__init__.py", "catalog.py", "settings.py", "local_jvm.py", "lineage.py"):
+    for name in ("__init__.py", "catalog.py", "reconciliation.py", "settings.py", "local_jvm.py", "lineage.py"):
         shutil.copy2(ROOT / "config" / name, out / "config" / name)
     shutil.copy2(config, out / "config" / "deployed.yml")
     shutil.copytree(ROOT / "postgres", out / "postgres", ignore=shutil.ignore_patterns(*IGNORED, "requirements*.txt"))

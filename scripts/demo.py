@@ -22,6 +22,7 @@ import psycopg2
 from confluent_kafka.admin import AdminClient
 from psycopg2.extensions import make_dsn, parse_dsn
 
+from config.reconciliation import against_manifest
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce, topic_audit
 from kafka.admin import delete_topics
@@ -78,31 +79,18 @@ def psql_command(settings: Settings, shown_dsn: str) -> str:
     return f'psql "${settings.postgres.dsn_env}" {query}  # {shown_dsn}'
 
 
-LAKE_TO_TOPIC = {
-    "bronze rows": "delivered",
-    "silver rows (ids match)": "silver (valid, unique)",
-    "duplicates skipped": "duplicates",
-}
-"""The lake's ledger rows (scripts.reconcile) that state the same fact as a row of the topic's read-back
-(kafka.topic_audit), so each fact is printed once, with both findings side by side."""
-
 Row = tuple[str, object, object, bool]
 LedgerRow = tuple[str, object, object | None, object | None, bool]
 
 
-def topic_name(lake_name: str) -> str:
-    if lake_name.startswith("quarantined: "):
-        return "quarantine: " + lake_name.removeprefix("quarantined: ")
-    return LAKE_TO_TOPIC.get(lake_name, lake_name)
-
-
 def ledger(topic: list[Row], lake: list[Row]) -> list[LedgerRow]:
     """One row per fact: (what, expected, found in the topic or None, found in the lake or None, both agree).
-    With no lake rows (the DAG failed), the topic's rows alone."""
+    config.reconciliation names a fact alike for the topic and the lake; with no lake rows (the DAG failed), the
+    topic's rows alone."""
     by_name = {row[0]: row for row in topic}
     rows: list[LedgerRow] = []
     for what, expected, found, ok in lake:
-        match = by_name.pop(topic_name(what), None)
+        match = by_name.pop(what, None)
         topic_found = None if match is None else match[2]
         rows.append((what, expected, topic_found, found, ok and (match is None or match[3])))
     rows += [(what, expected, found, None, ok) for what, expected, found, ok in by_name.values()]
@@ -130,7 +118,7 @@ def print_ledger(rows: list[LedgerRow]) -> None:
 
 def print_revenue(rows: list[Row], verdict: str) -> None:
     """revenue_gbp as each layer sums it (scripts.reconcile's rows: silver is what the others must equal)."""
-    labels = [what.removeprefix("revenue_gbp: ") for what, *_ in rows]
+    labels = [what.removeprefix("revenue_gbp: ").split(" vs ")[0] for what, *_ in rows]
     width = max(len(label) for label in [*labels, "revenue_gbp"])
     print(f"\n  {'revenue_gbp':{width}}  {'sum':>16}  {verdict}")
     for label, (_, _, found, ok) in zip(labels, rows, strict=True):
@@ -173,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     outcomes = topic_audit.classify(topic_audit.read_topic(settings), now=datetime.now(UTC))
-    broker = topic_audit.reconcile(run.manifest, outcomes)
+    broker = against_manifest(run.manifest, outcomes.found())
     topic_ok = all(ok for *_, ok in broker)
     print(f"topic read back: {'matches the manifest' if topic_ok else 'MISMATCH (see the ledger below)'}")
 

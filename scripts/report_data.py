@@ -10,6 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from config.reconciliation import LEDGER_TERMS, balanced, stream_totals
+
 BUCKET_STEPS_S = (1, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86400)
 MAX_BUCKETS = 48
 HISTOGRAM_BINS = 30
@@ -38,8 +40,7 @@ def ledger(
     Duplicates come from the silver streams' metrics rows (re-drive rows re-judge records already in bronze);
     `expected` is the producer manifest's, when the run has one."""
     by_reason = _value_counts(quarantine.column("reason"))
-    streamed = metrics.filter(pc.equal(metrics.column("stream"), "silver"))
-    sums = {k: pc.sum(streamed.column(k)).as_py() or 0 for k in ("rows_in", "inserted", "quarantined", "duplicates")}
+    sums = stream_totals(metrics.select(["stream", *LEDGER_TERMS]).to_pylist())
     expected = manifest["expected"] if manifest else None
     terms = [
         ("bronze", manifest["delivered"] if manifest else None, bronze_rows),
@@ -58,7 +59,7 @@ def ledger(
         "duplicates": sums["duplicates"],
         "quarantine": {code: by_reason.get(code, 0) for code in reasons},
         "metrics": sums,
-        "balanced": sums["rows_in"] == sums["inserted"] + sums["quarantined"] + sums["duplicates"] == bronze_rows,
+        "balanced": balanced(sums, bronze_rows),
         "terms": [{"term": t, "expected": e, "found": f, "ok": None if e is None else e == f} for t, e, f in terms],
     }
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from config.catalog import FCT_PURCHASES_DAILY, GOLD_STATE, MART_TABLES, MARTS, SILVER_EVENTS, SILVER_METRICS, mart
+from config.catalog import GOLD_STATE, MART_TABLES, MARTS, SILVER_EVENTS, SILVER_METRICS, mart
+from config.reconciliation import (
+    REFERENCE,
+    Comparison,
+    GoldMart,
+    batch_balances,
+    days_agree,
+    failures,
+    marts_agree,
+    serving_matches_gold,
+)
 from config.settings import Settings, load_settings
 from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, timeout
 
 log = logging.getLogger(__name__)
-REFERENCE = FCT_PURCHASES_DAILY
-"""The mart whose revenue and purchases the other marts' totals must equal, and which equals gold's."""
 LATEST_LOADS = """
     select distinct on (table_name) table_name, delta_table_id, delta_version
     from pipeline.load_audit where status = 'succeeded' order by table_name, load_id desc
@@ -48,67 +55,15 @@ def fail_fast(check: Callable[..., str]) -> Callable[..., str]:
     return run
 
 
-@dataclass(frozen=True)
-class Mismatch:
-    what: str
-    expected: Any
-    actual: Any
-
-    def __str__(self) -> str:
-        off = ""
-        if isinstance(self.expected, int | Decimal) and isinstance(self.actual, int | Decimal):
-            off = f" (off by {self.actual - self.expected:+})"
-        return f"{self.what}: expected {self.expected}, got {self.actual}{off}"
-
-
-def compare(what: str, expected: Any, actual: Any) -> list[Mismatch]:
-    return [] if expected == actual else [Mismatch(what, expected, actual)]
-
-
-def raise_if_any(check: str, mismatches: Sequence[Mismatch], passed: str) -> str:
+def raise_if_any(check: str, comparisons: Iterable[Comparison], passed: str) -> str:
     """Fail the task naming the check and every difference; return the pass line otherwise."""
+    mismatches = failures(comparisons)
     if mismatches:
         listed = "; ".join(map(str, mismatches[:20]))
         more = f"; and {len(mismatches) - 20} more" if len(mismatches) > 20 else ""
         raise QualityCheckError(f"quality check {check} failed, {len(mismatches)} difference(s): {listed}{more}")
     log.info("quality check %s passed: %s", check, passed)
     return passed
-
-
-@dataclass(frozen=True)
-class GoldMart:
-    """Gold's side of one mart: its table id and version now, its rows at the version published to serving, and
-    how many change-feed rows were committed after that version."""
-
-    table_id: str
-    version: int
-    rows: int
-    changed_since: int
-
-
-def rows_vs_gold(
-    audited: dict[str, tuple[str, int]], gold: dict[str, GoldMart], serving_rows: dict[str, int]
-) -> list[Mismatch]:
-    """Per mart: a success is audited, at gold's current table id, with gold's row count, and gold's data has not
-    changed since: a later commit that changes no data (OPTIMIZE, VACUUM, a property) is not a difference."""
-    found: list[Mismatch] = []
-    for table in MARTS:
-        if table not in audited:
-            found.append(
-                Mismatch(f"pipeline.load_audit has no successful load of {mart(table).serving}", "a row", "none")
-            )
-            continue
-        table_id, version = audited[table]
-        gold_mart = gold[table]
-        found += compare(f"gold {table} table id (audit vs gold)", table_id, gold_mart.table_id)
-        found += compare(
-            f"gold {table} rows changed after v{version}, the version published to serving (gold is at "
-            f"v{gold_mart.version})",
-            0,
-            gold_mart.changed_since,
-        )
-        found += compare(f"{mart(table).serving} rows vs gold v{version}", gold_mart.rows, serving_rows[table])
-    return found
 
 
 def changes_after(table: Any, version: int, columns: Sequence[str]) -> int:
@@ -119,45 +74,6 @@ def changes_after(table: Any, version: int, columns: Sequence[str]) -> int:
         return 0
     feed = table.load_cdf(starting_version=version + 1, ending_version=current, columns=list(columns))
     return feed.read_all().num_rows
-
-
-def sums_agree(sums: dict[str, tuple[Decimal, int]], gold_revenue: Decimal, gold_purchases: int) -> list[Mismatch]:
-    """Revenue and purchases of every serving mart equal fct_purchases_daily's, which equal gold's."""
-    revenue, purchases = sums[REFERENCE.name]
-    found = compare(f"{REFERENCE.serving} revenue_gbp vs gold", gold_revenue, revenue)
-    found += compare(f"{REFERENCE.serving} purchases vs gold", gold_purchases, purchases)
-    for other in (m for m in MART_TABLES if m.measures and m != REFERENCE):
-        found += compare(f"{other.serving} revenue_gbp vs {REFERENCE.serving}", revenue, sums[other.name][0])
-        found += compare(f"{other.serving} purchases vs {REFERENCE.serving}", purchases, sums[other.name][1])
-    return found
-
-
-def days_vs_silver(
-    silver_days: dict[Any, tuple[int, int, Decimal]], serving_days: dict[Any, tuple[int, int, Decimal]]
-) -> list[Mismatch]:
-    """Per day: purchases, units and revenue in serving equal silver's purchase events of that day."""
-    found: list[Mismatch] = []
-    for day in sorted(set(silver_days) | set(serving_days)):
-        expected, actual = (
-            silver_days.get(day, (0, 0, Decimal("0"))),
-            serving_days.get(day, (0, 0, Decimal("0"))),
-        )
-        for i, measure in enumerate(("purchases", "units", "revenue_gbp")):
-            found += compare(f"{day} {measure} (silver vs {REFERENCE.serving})", expected[i], actual[i])
-    return found
-
-
-def ledger_balances(batches: Iterable[dict[str, Any]]) -> list[Mismatch]:
-    """Per micro-batch in silver's metrics: rows_in = inserted + quarantined + duplicates."""
-    return [
-        Mismatch(
-            f"silver metrics {b['stream']} batch {b['batch_id']} rows_in vs inserted+quarantined+duplicates",
-            b["rows_in"],
-            b["inserted"] + b["quarantined"] + b["duplicates"],
-        )
-        for b in batches
-        if b["rows_in"] != b["inserted"] + b["quarantined"] + b["duplicates"]
-    ]
 
 
 def _hook(conn_id: str) -> Any:
@@ -193,7 +109,7 @@ def check_rows_match_gold(conn_id: str) -> str:
         rows = pinned.to_pyarrow_table(columns=list(mart(table).key)).num_rows
         changed = changes_after(current, version, mart(table).key)
         gold[table] = GoldMart(current.metadata().id, current.version(), rows, changed)
-    return raise_if_any("rows_match_gold", rows_vs_gold(audited, gold, serving_rows), f"{serving_rows}")
+    return raise_if_any("rows_match_gold", serving_matches_gold(audited, gold, serving_rows), f"{serving_rows}")
 
 
 @project_dir()
@@ -216,7 +132,7 @@ def check_revenue_reconciles(conn_id: str) -> str:
     gold_purchases = pc.sum(daily["purchases"]).as_py() or 0
     return raise_if_any(
         "revenue_reconciles",
-        sums_agree(sums, gold_revenue, gold_purchases),
+        marts_agree(sums, gold_revenue, gold_purchases),
         f"revenue_gbp {sums[REFERENCE.name][0]}, purchases {sums[REFERENCE.name][1]}",
     )
 
@@ -259,7 +175,7 @@ def check_silver_reconciles(conn_id: str) -> str:
     metrics = _delta(settings.storage.uri_of(SILVER_METRICS)).to_pyarrow_table(
         columns=["stream", "batch_id", "rows_in", "inserted", "quarantined", "duplicates"]
     )
-    found = days_vs_silver(silver_days, serving_days) + ledger_balances(metrics.to_pylist())
+    found = days_agree(silver_days, serving_days) + batch_balances(metrics.to_pylist())
     return raise_if_any(
         "silver_reconciles",
         found,

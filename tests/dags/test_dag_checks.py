@@ -12,18 +12,18 @@ from types import SimpleNamespace
 import pytest
 
 from config.catalog import MARTS
+from config.reconciliation import GoldMart, batch_balances, days_agree, failures, marts_agree, serving_matches_gold
 from config.settings import StorageSettings
 
 
 def test_rows_vs_gold_reports_each_difference() -> None:
-    from lakehouse_dags.checks import GoldMart, rows_vs_gold
 
     audited = {t: ("id-1", 4) for t in MARTS if t != "fct_sessions"}
     gold = {t: GoldMart("id-1", 4, 10, 0) for t in MARTS}
     gold["dim_users"] = GoldMart("id-1", 5, 10, 3)
     serving = {t: 10 for t in MARTS}
     serving["dim_products"] = 8
-    found = [str(m) for m in rows_vs_gold(audited, gold, serving)]
+    found = [str(m) for m in failures(serving_matches_gold(audited, gold, serving))]
     assert found == [
         "gold dim_users rows changed after v4, the version published to serving (gold is at v5): expected 0, got 3 "
         "(off by +3)",
@@ -33,15 +33,15 @@ def test_rows_vs_gold_reports_each_difference() -> None:
 
 
 def test_rows_vs_gold_passes_when_equal_and_when_gold_moved_without_data() -> None:
-    from lakehouse_dags.checks import GoldMart, rows_vs_gold
 
     serving = {t: 7 for t in MARTS}
-    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: GoldMart("i", 2, 7, 0) for t in MARTS}, serving) == []
-    assert rows_vs_gold({t: ("i", 2) for t in MARTS}, {t: GoldMart("i", 4, 7, 0) for t in MARTS}, serving) == []
+    audited = {t: ("i", 2) for t in MARTS}
+    assert failures(serving_matches_gold(audited, {t: GoldMart("i", 2, 7, 0) for t in MARTS}, serving)) == []
+    assert failures(serving_matches_gold(audited, {t: GoldMart("i", 4, 7, 0) for t in MARTS}, serving)) == []
 
 
 def test_revenue_mismatch_fails_with_the_amount() -> None:
-    from lakehouse_dags.checks import QualityCheckError, raise_if_any, sums_agree
+    from lakehouse_dags.checks import QualityCheckError, raise_if_any
 
     sums = {
         "fct_purchases_daily": (Decimal("100.50"), 3),
@@ -49,22 +49,20 @@ def test_revenue_mismatch_fails_with_the_amount() -> None:
         "dim_users": (Decimal("100.00"), 3),
         "fct_sessions": (Decimal("100.50"), 3),
     }
-    found = sums_agree(sums, Decimal("100.50"), 3)
+    found = marts_agree(sums, Decimal("100.50"), 3)
     with pytest.raises(QualityCheckError) as caught:
         raise_if_any("revenue_reconciles", found, "")
     assert str(caught.value) == (
-        "quality check revenue_reconciles failed, 1 difference(s): serving.dim_users revenue_gbp vs "
+        "quality check revenue_reconciles failed, 1 difference(s): revenue_gbp: serving.dim_users vs "
         "serving.fct_purchases_daily: expected 100.50, got 100.00 (off by -0.50)"
     )
 
 
 def test_days_vs_silver_lists_missing_and_different_days() -> None:
-    from lakehouse_dags.checks import days_vs_silver
-
     d1, d2 = date(2025, 6, 1), date(2025, 6, 2)
     silver = {d1: (2, 3, Decimal("30.00")), d2: (1, 1, Decimal("5.00"))}
     serving = {d1: (2, 3, Decimal("29.99"))}
-    assert [str(m) for m in days_vs_silver(silver, serving)] == [
+    assert [str(m) for m in failures(days_agree(silver, serving))] == [
         "2025-06-01 revenue_gbp (silver vs serving.fct_purchases_daily): expected 30.00, got 29.99 (off by -0.01)",
         "2025-06-02 purchases (silver vs serving.fct_purchases_daily): expected 1, got 0 (off by -1)",
         "2025-06-02 units (silver vs serving.fct_purchases_daily): expected 1, got 0 (off by -1)",
@@ -73,13 +71,11 @@ def test_days_vs_silver_lists_missing_and_different_days() -> None:
 
 
 def test_ledger_flags_unbalanced_batches() -> None:
-    from lakehouse_dags.checks import ledger_balances
-
     batches = [
         {"stream": "silver", "batch_id": 0, "rows_in": 10, "inserted": 7, "quarantined": 2, "duplicates": 1},
         {"stream": "silver", "batch_id": 1, "rows_in": 10, "inserted": 7, "quarantined": 2, "duplicates": 0},
     ]
-    assert [str(m) for m in ledger_balances(batches)] == [
+    assert [str(m) for m in failures(batch_balances(batches))] == [
         "silver metrics silver batch 1 rows_in vs inserted+quarantined+duplicates: expected 10, got 9 (off by -1)"
     ]
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from config.reconciliation import ids_sha256
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce
 from kafka.client_config import client_config, is_event_hubs
-from kafka.manifest import KindTally, ids_sha256
+from kafka.manifest import KindTally
 from kafka.producer import EventProducer
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
+from config.reconciliation import ids_sha256
 from config.settings import Settings
-from kafka.manifest import ids_sha256
 from scripts import reconcile
 
 IDS = ["b", "a", "Z", "é", "ÿ", "\U0001f600", "a-1", "a1", ""]

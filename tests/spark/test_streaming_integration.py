@@ -18,10 +18,10 @@ import yaml
 from confluent_kafka import Producer
 from pyspark.sql import functions as F
 
+from config.reconciliation import ids_sha256
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka import events
 from kafka.admin import ensure_topic
-from kafka.manifest import ids_sha256
 from kafka.produce import produce_events
 from spark.jobs import bronze as bronze_job
 from spark.jobs import silver as silver_job
