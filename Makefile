@@ -58,18 +58,18 @@ $(SPARK35_JARS)/.resolved: spark/jars/pom.xml
 	@touch $@
 
 install: $(VENV)/.synced jars ## Install the Python environment (uv), the JVM jars (Maven) and the local drivers' class archive
-	$(PY) -m scripts.build_class_archive
+	$(PY) -m scripts.packaging.class_archive
 
 jars: $(KAFKA_JARS)/.resolved $(SPARK_JARS)/.resolved ## Resolve the pinned Kafka broker and Spark connector jars from Maven Central
 
 spark35: $(SPARK35_VENV)/.synced $(SPARK35_JARS)/.resolved $(KAFKA_JARS)/.resolved ## Azure Synapse's Spark 3.5: uv group spark35 in .local/venv-spark35, Delta 3.3.2 jars in .local/jars/spark35
-	LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m scripts.build_class_archive
+	LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m scripts.packaging.class_archive
 
 spark-archive: install ## Zip spark/, kafka/ (with schemas) and config/ for spark-submit --py-files
-	$(PY) -m scripts.build_archive
+	$(PY) -m scripts.packaging.spark_archive
 
 spark-wheel: install ## The same shared code as a wheel built by setuptools, for Databricks libraries (.local/dist/lakehouse-0.1.0-py3-none-any.whl)
-	$(PY) -m scripts.build_archive --output .local/dist/lakehouse-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
+	$(PY) -m scripts.packaging.spark_archive --output .local/dist/lakehouse-$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)-py3-none-any.whl
 
 bronze: stack-up ## Stream Kafka into bronze Delta: make bronze ARGS="--trigger continuous"
 	$(PY) -m spark.jobs.bronze $(ARGS)
@@ -90,37 +90,37 @@ replay: install ## Rebuild silver, quarantine and metrics from bronze (new sibli
 	$(PY) -m spark.jobs.replay $(ARGS)
 
 dags-bundle: install ## Assemble .local/dist/dags (DAGs + config + postgres + requirements): make dags-bundle CONFIG=...
-	$(PY) -m scripts.build_dag_bundle --config $(CONFIG)
+	$(PY) -m scripts.packaging.dag_bundle --config $(CONFIG)
 
 airflow-run: stack-up spark-archive $(SCALA_JAR) ## Run lakehouse_pipeline once like `airflow dags test`, task logs under .local/airflow/logs
-	$(PY) -m scripts.run_dag_local --config $(CONFIG) $(ARGS)
+	$(PY) -m scripts.airflow_local.run_dag --config $(CONFIG) $(ARGS)
 
 airflow-ui: install ## Start Airflow's UI on the latest demo run (ARGS="--airflow-home DIR --port N"); prints the URL and login
-	$(PY) -m scripts.airflow_ui $(ARGS)
+	$(PY) -m scripts.airflow_local.ui $(ARGS)
 
 airflow-ui-stop: ## Stop the Airflow UI that make airflow-ui started (by pid)
-	@if [ -x $(PY) ]; then $(PY) -m scripts.airflow_ui --stop; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.airflow_local.ui --stop; fi
 
 screenshots: install ## PNGs of the latest demo run in Airflow's UI (graph, grid, a task log; needs chromium): .local/demo/screenshots/
-	$(PY) -m scripts.screenshots $(ARGS)
+	$(PY) -m scripts.airflow_local.screenshots $(ARGS)
 
 stack-up: install ## Start the local Kafka broker and PostgreSQL (idempotent)
-	$(PY) -m scripts.stack up
+	$(PY) -m scripts.stack.services up
 
 stack-down: ## Stop the local services this project started
-	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.stack.services down; fi
 
 stack-status: install ## Show whether the local services are running and healthy
-	$(PY) -m scripts.stack status
+	$(PY) -m scripts.stack.services status
 
 cluster-up: install jars ## Start the local cluster: 3 Kafka nodes (RF 3), a Spark master and 2 workers, PostgreSQL
-	$(PY) -m scripts.stack up --config config/local-cluster.yml
+	$(PY) -m scripts.stack.services up --config config/local-cluster.yml
 
 cluster-down: ## Stop the local cluster's processes (by pid)
-	@if [ -x $(PY) ]; then $(PY) -m scripts.stack down --config config/local-cluster.yml; fi
+	@if [ -x $(PY) ]; then $(PY) -m scripts.stack.services down --config config/local-cluster.yml; fi
 
 cluster-status: install ## Show whether each process of the local cluster is running and healthy
-	$(PY) -m scripts.stack status --config config/local-cluster.yml
+	$(PY) -m scripts.stack.services status --config config/local-cluster.yml
 
 produce: stack-up ## Send synthetic events: make produce ARGS="--events 100000 --anomalies"
 	$(PY) -m kafka.produce $(ARGS)
@@ -129,7 +129,7 @@ demo: stack-up $(SCALA_JAR) ## Run the pipeline end to end on the embedded defau
 	$(PY) -m scripts.demo
 
 report: install ## Build the run report (.local/demo/report.html) of the latest demo, or any lake: make report ARGS="--out r.html"
-	$(PY) -m scripts.report $(ARGS)
+	$(PY) -m scripts.report.build $(ARGS)
 
 test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass, ScalaTest on Spark 4 and 3.5, then test-cluster
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
@@ -161,7 +161,7 @@ scala-test: install $(SCALA_JAR) ## ScalaTest suite of the Scala gold job, then 
 	$(PY) -m pytest tests/spark/test_scala_parity.py
 
 bench-scala: install $(SCALA_JAR) ## Benchmark the Scala vs PySpark fct_purchases_daily on 1M events
-	$(PY) -m scripts.bench_scala
+	$(PY) -m scripts.bench.scala
 
 lint: install ## Ruff lint and format check over the Python code
 	$(VENV)/bin/ruff check .
@@ -174,31 +174,31 @@ load: stack-up ## Publish the gold marts into PostgreSQL serving: make load ARGS
 	$(PY) -m postgres.load $(ARGS)
 
 bench-load: stack-up ## Benchmark the loader against psql \copy (1M rows): make bench-load ARGS="--rows 100000"
-	$(PY) -m scripts.bench_load $(ARGS)
+	$(PY) -m scripts.bench.load $(ARGS)
 
 bench-spark: stack-up ## Time bronze, silver and gold in one SparkSession (1M events): make bench-spark ARGS="--events 50000"
-	$(PY) -m scripts.bench_spark $(ARGS)
+	$(PY) -m scripts.bench.spark_layers $(ARGS)
 
 bench-scale: stack-up ## Silver over 100k new events on 20M rows of history vs on an empty silver: make bench-scale ARGS="--big-rows 2000000"
-	$(PY) -m scripts.bench_scale $(ARGS)
+	$(PY) -m scripts.bench.scale $(ARGS)
 
 bench-dedup-state: install ## RocksDB dedup state: a 100k-id batch on 20M ids of state vs none: make bench-dedup-state ARGS="--mode continuous"
-	$(PY) -m scripts.bench_dedup_state $(ARGS)
+	$(PY) -m scripts.bench.dedup_state $(ARGS)
 
 bench-e2e: stack-up $(SCALA_JAR) ## Produce 1M events, run the DAG into PostgreSQL, time each stage against DuckDB's marts: make bench-e2e ARGS="--events 3000000"
-	$(PY) -m scripts.bench_e2e $(ARGS)
+	$(PY) -m scripts.bench.e2e $(ARGS)
 
 bench-freshness: stack-up $(SCALA_JAR) ## Event -> silver -> PostgreSQL freshness in streaming mode (2,000 events/s for 2 min): make bench-freshness ARGS="--rate 500"
-	$(PY) -m scripts.bench_freshness $(ARGS)
+	$(PY) -m scripts.bench.freshness $(ARGS)
 
 bench-produce: stack-up ## Benchmark the producer against Kafka's ProducerPerformance (1M events)
-	$(PY) -m scripts.bench_produce
+	$(PY) -m scripts.bench.produce
 
 requirements: install ## Write each deployable folder's requirements.txt from pyproject.toml and uv.lock
-	$(PY) -m scripts.export_requirements
+	$(PY) -m scripts.packaging.requirements
 
 bench-events: install ## Benchmark the event generator alone
-	$(PY) -m scripts.bench_events
+	$(PY) -m scripts.bench.events
 
 clean: stack-down ## Remove runtime state under .local/ (keeps the installed tools)
 	rm -rf .local/stack .local/lake .local/demo .local/bench .local/airflow .local/dist

@@ -12,7 +12,8 @@ from config.settings import PROJECT_ROOT, ConfigError, LineageSettings, Settings
 SPARK_LISTENER = "io.openlineage.spark.agent.OpenLineageSparkListener"
 AIRFLOW_EVENTS = "airflow.ndjson"
 LINEAGE_DIR_ENV = "LAKEHOUSE_LINEAGE_DIR"
-"""The variable config/local.yml's lineage.transport.directory reads; scripts/run_dag_local.py sets it per run."""
+"""The variable config/local.yml's lineage.transport.directory reads; scripts/airflow_local/run_dag.py sets it
+per run."""
 
 
 def _error(settings: Settings, key: str, problem: str) -> ConfigError:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from config.reconciliation import ids_sha256
-from kafka.producer import DeliveryResult, Record
+from kafka.delivery import DeliveryResult, Record
 
 MAX_EVENT_ERRORS_IN_MANIFEST = 100
 

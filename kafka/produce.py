@@ -19,8 +19,8 @@ from tqdm import tqdm
 from config.settings import ConfigError, Settings, load_settings
 from kafka import contract, events
 from kafka.admin import KafkaUnavailable, ensure_topic
+from kafka.delivery import DeliveryResult, EventProducer
 from kafka.manifest import KindTally, build_manifest, write_manifest
-from kafka.producer import DeliveryResult, EventProducer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS_DIR = REPO_ROOT / ".local" / "runs"

@@ -16,7 +16,7 @@ from config.catalog import MARTS
 from config.settings import ConfigError, load_settings
 from postgres.connection import PostgresConnectError
 from postgres.gold_source import GoldSourceError
-from postgres.loader import LoadError, LoadResult, MartsNotPublished, load_marts
+from postgres.mart_publish import LoadError, LoadResult, MartsNotPublished, load_marts
 from postgres.migrate import MigrationError
 from postgres.serving_schema import SchemaMismatchError
 
@@ -33,8 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _print_results(exc.results)
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (
-        ConfigError,
         PostgresConnectError,
         MigrationError,
         LoadError,

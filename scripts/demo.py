@@ -27,9 +27,10 @@ from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce, topic_audit
 from kafka.admin import delete_topics
 from kafka.client_config import client_config
-from scripts import build_archive, run_dag_local
+from scripts.airflow_local import run_dag
+from scripts.packaging import spark_archive
 from scripts.reconcile import lake_rows, revenue_rows
-from scripts.report import write_report
+from scripts.report.build import write_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / ".local" / "demo"
@@ -39,7 +40,7 @@ SECRET_DSN_KEYS = ("password", "sslpassword")
 def isolate_run(run_id: str) -> Path:
     """Point this process and its children at a fresh topic and lake for this run."""
     run_dir = DEMO_DIR / "runs" / run_id
-    os.environ.update(run_dag_local.isolation_env(run_dir, f"demo-{run_id}"))
+    os.environ.update(run_dag.isolation_env(run_dir, f"demo-{run_id}"))
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
@@ -166,10 +167,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"topic read back: {'matches the manifest' if topic_ok else 'MISMATCH (see the ledger below)'}")
 
     config = Path(settings.source).resolve()
-    build_archive.build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)
+    spark_archive.build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)
     airflow_home = run_dir / "airflow"
     print(f"\nrunning the lakehouse_pipeline DAG (task logs: {airflow_home / 'logs'})")
-    dag_ok = run_dag_local.main(["--config", str(config), "--airflow-home", str(airflow_home)]) == 0
+    dag_ok = run_dag.main(["--config", str(config), "--airflow-home", str(airflow_home)]) == 0
     lake, revenue, revenue_verdict = [], [], "not reached"
     if dag_ok:
         lake = lake_rows(settings, run.manifest)

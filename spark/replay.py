@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from spark.delta_io import stream_app_id
+from spark.idempotent_writes import stream_app_id
 from spark.silver_batch import SilverBatchWriter
-from spark.tables import ensure_silver_tables
+from spark.silver_tables import ensure_silver_tables
 
 SILVER_TABLES = {"silver": "silver/events", "quarantine": "silver/quarantine", "metrics": "silver/metrics"}
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
-from config.local_jvm import driver_java_options, local_driver_conf, local_jars
+from config.local_spark import driver_java_options, local_driver_conf, local_jars
 from config.settings import Settings
 from spark.stream_metrics import stream_driver_conf
 

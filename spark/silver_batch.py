@@ -10,8 +10,8 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from spark.delta_io import idempotent_append
 from spark.first_writer import current_version, write_tag, yield_to_earlier_writers
+from spark.idempotent_writes import idempotent_append
 from spark.silver import (
     first_per_event_id,
     not_in,
@@ -22,7 +22,7 @@ from spark.silver import (
     valid_events,
     validated_records,
 )
-from spark.tables import metrics_schema
+from spark.silver_tables import metrics_schema
 
 RESTART = "restart the silver job to retry the batch (its writes are idempotent)"
 BROADCAST_IDS_MAX = 2_000_000

@@ -24,7 +24,7 @@ from pyspark.sql.types import DoubleType, LongType, StringType, StructField, Str
 
 from config.catalog import STREAMING_PROGRESS
 from config.settings import Settings
-from spark.delta_io import idempotent_append
+from spark.idempotent_writes import idempotent_append
 
 _log = logging.getLogger(__name__)
 

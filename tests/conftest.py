@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from config.settings import Settings, load_settings
-from scripts.stack import Stack, StackInfo
+from scripts.stack.services import Stack, StackInfo
 from tests.property_budget import examples
 
 hypothesis_settings.register_profile("lakehouse", max_examples=examples(100), deadline=None)

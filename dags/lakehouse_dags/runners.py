@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from config import lineage
-from config.local_jvm import driver_java_options, jars_in, local_driver_conf
+from config.local_spark import driver_java_options, jars_in, local_driver_conf
 from config.settings import ConfigError, RunnerSettings, Settings
 from lakehouse_dags.defaults import PROJECT_DIR, airflow_settings
 

@@ -84,7 +84,7 @@ def migrate_serving(conn_id: str) -> list[str]:
 def load_serving(conn_id: str) -> list[dict[str, Any]]:
     """Publish every gold mart into serving once per gold version; a published version is skipped. One mart's
     failure fails the task after the others are published, each logged either way."""
-    from postgres.loader import MartsNotPublished, load_marts
+    from postgres.mart_publish import MartsNotPublished, load_marts
 
     settings = load_settings(config_path())
     try:

@@ -9,7 +9,7 @@ import argparse
 import time
 
 from config.settings import load_settings
-from spark.gold_tables import GoldPaths, refresh_gold
+from spark.gold_refresh import GoldPaths, refresh_gold
 from spark.jobs.common import run_main
 from spark.session import build_session
 

@@ -14,12 +14,12 @@ from pyspark.sql.streaming import StreamingQuery
 
 from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from config.settings import Settings, load_settings
-from spark.delta_io import stream_app_id
+from spark.idempotent_writes import stream_app_id
 from spark.jobs.common import run_main, run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.silver_batch import SilverBatchWriter
+from spark.silver_tables import ensure_silver_tables
 from spark.stream_metrics import observed_event_time
-from spark.tables import ensure_silver_tables
 
 
 def start(spark: SparkSession, settings: Settings, trigger: str) -> StreamingQuery:

@@ -16,7 +16,7 @@ def test_each_table_is_catalogued_once_and_each_mart_is_served_as_serving_dot_it
 
 
 def test_gold_builds_exactly_the_catalogs_marts() -> None:
-    from spark.gold_tables import FROM_EVENTS
+    from spark.gold_refresh import FROM_EVENTS
 
     assert set(FROM_EVENTS) | {FCT_FUNNEL_DAILY.name} == set(MARTS)
 

@@ -9,7 +9,7 @@ import yaml
 
 from config import ConfigError, load_settings
 from config.lineage import AIRFLOW_EVENTS, LINEAGE_DIR_ENV, SPARK_LISTENER, airflow_env, spark_conf
-from scripts import run_dag_local
+from scripts.airflow_local import run_dag
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 BASE = {
@@ -70,7 +70,7 @@ def test_a_run_folder_moves_both_emitters_through_the_variable_the_local_config_
 def test_run_dag_local_writes_the_runs_lineage_beside_its_airflow_home(tmp_path, monkeypatch):
     monkeypatch.delenv(LINEAGE_DIR_ENV, raising=False)
     home = tmp_path / "runs" / "r1" / "airflow"
-    env = run_dag_local.airflow_env(CONFIG_DIR / "local.yml", home)
+    env = run_dag.airflow_env(CONFIG_DIR / "local.yml", home)
     folder = tmp_path / "runs" / "r1" / "lineage"
     assert folder.is_dir()
     assert env[LINEAGE_DIR_ENV] == str(folder)

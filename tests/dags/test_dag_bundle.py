@@ -9,7 +9,7 @@ import pytest
 import yaml
 from dag_probe import DAGBAG_REPORT, parse_marked
 
-from scripts.build_dag_bundle import build
+from scripts.packaging.dag_bundle import build
 from tests.dags.dag_configs import REPO, run_python
 
 CONFIGS = ["local.yml", "azure.example.yml", "gcp.example.yml"]
@@ -38,9 +38,9 @@ def test_bundle_imports_with_only_itself_on_the_path(config: str, airflow_home: 
 def test_bundle_loader_and_migrations_import_from_the_bundle(airflow_home: Path, tmp_path: Path) -> None:
     bundle = build(REPO / "config" / "gcp.example.yml", tmp_path / "bundle")
     code = (
-        "import postgres.loader, postgres.migrate, lakehouse_dags.serving, lakehouse_dags.checks\n"
+        "import postgres.mart_publish, postgres.migrate, lakehouse_dags.serving, lakehouse_dags.checks\n"
         "print('FILES' + repr(sorted(m.file_name for m in postgres.migrate.discover())))\n"
-        "print('FROM' + postgres.loader.__file__)\n"
+        "print('FROM' + postgres.mart_publish.__file__)\n"
     )
     result = run_python(code, pythonpath=[bundle], cwd=tmp_path, env={"AIRFLOW_HOME": str(airflow_home)})
     assert result.returncode == 0, result.stderr[-3000:]

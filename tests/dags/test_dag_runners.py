@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from config.local_jvm import archive_path
+from config.local_spark import archive_path
 from config.settings import ConfigError, load_settings
 from tests.dags.dag_configs import PACKAGES
 

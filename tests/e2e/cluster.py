@@ -18,9 +18,9 @@ import psutil
 from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings
-from scripts.stack import Stack
-from scripts.stack_kafka import KafkaBroker
-from scripts.stack_spark import SparkWorker
+from scripts.stack.kafka_broker import KafkaBroker
+from scripts.stack.services import Stack
+from scripts.stack.spark_cluster import SparkWorker
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_CONFIG = REPO / "config" / "local-cluster.yml"

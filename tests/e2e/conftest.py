@@ -14,10 +14,10 @@ from config.settings import load_settings
 from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
-from scripts.build_archive import build_archive
-from scripts.run_dag_local import isolation_env
-from scripts.stack import Stack, StackInfo
-from scripts.stack_postgres import scratch_database
+from scripts.airflow_local.run_dag import isolation_env
+from scripts.packaging.spark_archive import build_archive
+from scripts.stack.postgres_server import scratch_database
+from scripts.stack.services import Stack, StackInfo
 from tests.e2e.cluster import CLUSTER_CONFIG
 from tests.e2e.pipeline_run import PipelineRun, run_dag
 

@@ -36,10 +36,19 @@ def gold_rows(settings: Settings, mart: str) -> tuple[list[str], list[dict[str, 
 
 
 def run_dag(config: Path, airflow_home: Path, isolation: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """lakehouse_pipeline run once by scripts.run_dag_local with `config`, isolated by `isolation`'s variables."""
+    """lakehouse_pipeline run once by scripts.airflow_local.run_dag with `config`, isolated by `isolation`'s
+    variables."""
     repo = Path(__file__).resolve().parents[2]
     return subprocess.run(
-        [sys.executable, "-m", "scripts.run_dag_local", "--config", str(config), "--airflow-home", str(airflow_home)],
+        [
+            sys.executable,
+            "-m",
+            "scripts.airflow_local.run_dag",
+            "--config",
+            str(config),
+            "--airflow-home",
+            str(airflow_home),
+        ],
         cwd=repo,
         env={**os.environ, **isolation, "PYTHONPATH": str(repo)},
         capture_output=True,

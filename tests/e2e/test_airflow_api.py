@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from scripts import airflow_ui
-from scripts.dag_test_logged import read_records
+from scripts.airflow_local import ui
+from scripts.airflow_local.dag_test_logged import read_records
 from tests.e2e.pipeline_run import PipelineRun
 
 DAG_ID = "lakehouse_pipeline"
@@ -36,7 +36,7 @@ def get(url: str, token: str, path: str) -> Any:
 def login(url: str, home: Path) -> str:
     request = urllib.request.Request(
         url + "/auth/token",
-        data=json.dumps({"username": airflow_ui.USER, "password": airflow_ui.password(home)}).encode(),
+        data=json.dumps({"username": ui.USER, "password": ui.password(home)}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -44,12 +44,12 @@ def login(url: str, home: Path) -> str:
 
 
 @contextlib.contextmanager
-def ui(home: Path, state_file: Path) -> Iterator[str]:
-    state = airflow_ui.start(home, airflow_ui.free_port(0), state_file)
+def running_ui(home: Path, state_file: Path) -> Iterator[str]:
+    state = ui.start(home, ui.free_port(0), state_file)
     try:
         yield state.url
     finally:
-        print(airflow_ui.stop(state_file))
+        print(ui.stop(state_file))
 
 
 def sqlite_states(home: Path) -> dict[str, str | None]:
@@ -70,9 +70,9 @@ def test_the_ui_api_lists_our_dag_its_run_its_task_states_and_serves_every_task_
     assert pipeline_run.dag.returncode == 0, pipeline_run.dag.stdout[-4000:] + pipeline_run.dag.stderr[-4000:]
     home = pipeline_run.airflow_home
     cfg = (home / "airflow.cfg").read_text()
-    assert "\nload_examples = False\n" in cfg and f"\ndags_folder = {airflow_ui.ROOT / 'dags'}\n" in cfg
+    assert "\nload_examples = False\n" in cfg and f"\ndags_folder = {ui.ROOT / 'dags'}\n" in cfg
 
-    with ui(home, tmp_path / "ui.json") as url:
+    with running_ui(home, tmp_path / "ui.json") as url:
         token = login(url, home)
         dags = [d["dag_id"] for d in get(url, token, "/api/v2/dags?limit=1000")["dags"]]
         assert DAG_ID in dags

@@ -32,10 +32,10 @@ from config.settings import Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics, ensure_topic
 from kafka.produce import ProduceRun, produce_events
-from scripts.build_archive import build_archive
+from scripts.airflow_local.run_dag import isolation_env
+from scripts.packaging.spark_archive import build_archive
 from scripts.reconcile import lake_rows
-from scripts.run_dag_local import isolation_env
-from scripts.stack_postgres import scratch_database
+from scripts.stack.postgres_server import scratch_database
 from tests.e2e.cluster import CLUSTER_CONFIG, REPO, kill_leader_heaviest, master_state
 
 pytestmark = [pytest.mark.cluster, pytest.mark.integration]

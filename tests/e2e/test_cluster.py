@@ -26,9 +26,9 @@ from deltalake import DeltaTable
 from config.catalog import MARTS
 from config.settings import Settings, load_settings
 from kafka.admin import delete_topics, ensure_topic
+from scripts.airflow_local.run_dag import isolation_env
 from scripts.reconcile import lake_rows, revenue_rows
-from scripts.run_dag_local import isolation_env
-from scripts.stack_postgres import scratch_database
+from scripts.stack.postgres_server import scratch_database
 from tests.e2e.cluster import CLUSTER_CONFIG, WorkerKiller, master_state
 from tests.e2e.pipeline_run import PipelineRun, gold_rows, run_dag
 from tests.e2e.test_pipeline_dag import task_states

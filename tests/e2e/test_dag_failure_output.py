@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scripts.build_archive import build_archive
-from scripts.stack import StackInfo
-from scripts.stack_postgres import scratch_database
+from scripts.packaging.spark_archive import build_archive
+from scripts.stack.postgres_server import scratch_database
+from scripts.stack.services import StackInfo
 
 REPO = Path(__file__).resolve().parents[2]
 MISSING = "/nonexistent/spark/bin/spark-submit"
@@ -46,7 +46,15 @@ def test_a_missing_spark_submit_fails_the_run_with_the_cause_and_the_log_path(st
         }
         build_archive(REPO / ".local" / "dist" / "lakehouse.zip")
         run = subprocess.run(
-            [sys.executable, "-m", "scripts.run_dag_local", "--config", str(config), "--airflow-home", str(home)],
+            [
+                sys.executable,
+                "-m",
+                "scripts.airflow_local.run_dag",
+                "--config",
+                str(config),
+                "--airflow-home",
+                str(home),
+            ],
             cwd=REPO,
             env=env,
             capture_output=True,

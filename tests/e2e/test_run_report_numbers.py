@@ -20,7 +20,7 @@ from deltalake import DeltaTable
 from config.catalog import MARTS
 from config.settings import Settings
 from scripts.reconcile import lake_rows, revenue_rows
-from scripts.report import write_report
+from scripts.report.build import write_report
 from tests.e2e.pipeline_run import PipelineRun
 from tests.scripts.report_page import read_page, remote
 

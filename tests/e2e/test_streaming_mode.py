@@ -16,11 +16,11 @@ from config.settings import load_settings
 from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
+from scripts.airflow_local.run_dag import isolation_env
+from scripts.airflow_local.streaming_mode import streaming_mode, wait_until_published
 from scripts.reconcile import lake_rows, revenue_rows
-from scripts.run_dag_local import isolation_env
-from scripts.stack import StackInfo
-from scripts.stack_postgres import scratch_database
-from scripts.streaming_mode import streaming_mode, wait_until_published
+from scripts.stack.postgres_server import scratch_database
+from scripts.stack.services import StackInfo
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = 1_500

@@ -16,8 +16,8 @@ from config.reconciliation import ids_sha256
 from config.settings import ConfigError, Settings, load_settings
 from kafka import events, produce
 from kafka.client_config import client_config, is_event_hubs
+from kafka.delivery import EventProducer
 from kafka.manifest import KindTally
-from kafka.producer import EventProducer
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 MOCK = {"test.mock.num.brokers": 1}

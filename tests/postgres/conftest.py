@@ -12,8 +12,8 @@ import pytest
 
 from config.settings import Settings, StorageSettings
 from postgres.migrate import apply_migrations
-from scripts.stack import StackInfo
-from scripts.stack_postgres import scratch_database
+from scripts.stack.postgres_server import scratch_database
+from scripts.stack.services import StackInfo
 
 
 @pytest.fixture(scope="module")

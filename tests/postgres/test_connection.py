@@ -22,7 +22,7 @@ from psycopg2.extensions import make_dsn
 from config.settings import Settings
 from postgres.connection import PostgresConnectError, connect, translate_connect_error
 from postgres.load import main as load_main
-from scripts.stack_postgres import BIN_DIR, _grant_traverse, _system_user
+from scripts.stack.postgres_server import BIN_DIR, _grant_traverse, _system_user
 
 pytestmark = pytest.mark.integration
 

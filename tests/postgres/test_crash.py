@@ -16,7 +16,7 @@ import pytest
 from deltalake import DeltaTable
 
 from config.settings import Settings
-from postgres.loader import load_marts, load_table
+from postgres.mart_publish import load_marts, load_table
 from tests.postgres.gold_fixtures import loaded_then_changed as gold_loaded_then_changed
 from tests.postgres.gold_fixtures import user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows, stage_tables
@@ -29,7 +29,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     import psycopg2
-    from postgres.loader import load_table
+    from postgres.mart_publish import load_table
 
     dsn, uri, pause_at = sys.argv[1:4]
     conn = psycopg2.connect(dsn, application_name=sys.argv[4])

@@ -14,7 +14,7 @@ from psycopg2.extensions import make_dsn
 
 from config.catalog import MARTS
 from config.settings import Settings
-from postgres.loader import LoadError, LoadResult, MartsNotPublished, load_marts, load_table
+from postgres.mart_publish import LoadError, LoadResult, MartsNotPublished, load_marts, load_table
 from postgres.serving_schema import SchemaMismatchError
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, SCHEMAS, user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows, stage_tables

@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 
 from config.settings import Settings
 from postgres.gold_source import GoldSourceError
-from postgres.loader import MartsNotPublished, load_marts
+from postgres.mart_publish import MartsNotPublished, load_marts
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, user, write_gold
 from tests.postgres.gold_fixtures import loaded_then_changed as gold_loaded_then_changed
 from tests.postgres.serving_rows import audit, serving_rows
@@ -88,7 +88,7 @@ def test_a_feed_that_no_longer_exists_falls_back_to_a_full_load(
     settings, uri = loaded_then_changed
     lose_feed(uri)
 
-    with caplog.at_level(logging.WARNING, logger="postgres.loader"):
+    with caplog.at_level(logging.WARNING, logger="postgres.mart_publish"):
         [result] = load_marts(settings, ["dim_users"])
 
     version = DeltaTable(uri).version()

@@ -12,7 +12,7 @@ from deltalake import write_deltalake
 import postgres.load
 from config.catalog import MARTS
 from config.settings import Settings
-from postgres.loader import MartsNotPublished, UnrepresentableValueError, load_marts
+from postgres.mart_publish import MartsNotPublished, UnrepresentableValueError, load_marts
 from tests.postgres.gold_fixtures import CDF, SAMPLE_ROWS, SCHEMAS, TS, user, write_gold
 from tests.postgres.serving_rows import audit, serving_rows
 

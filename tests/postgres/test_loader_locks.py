@@ -11,7 +11,7 @@ import pytest
 from psycopg2.extensions import connection
 
 from config.settings import Settings
-from postgres.loader import MartsNotPublished, PublishBlockedError, load_marts, load_table
+from postgres.mart_publish import MartsNotPublished, PublishBlockedError, load_marts, load_table
 from tests.postgres.gold_fixtures import SAMPLE_ROWS, loaded_then_changed, user, write_gold
 from tests.postgres.serving_rows import serving_rows
 

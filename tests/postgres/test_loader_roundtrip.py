@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from config.catalog import MARTS
 from config.settings import Settings
-from postgres.loader import MartsNotPublished, UnrepresentableValueError, load_marts
+from postgres.mart_publish import MartsNotPublished, UnrepresentableValueError, load_marts
 from tests.postgres.gold_fixtures import CDF, SAMPLE_ROWS, SCHEMAS, ts, user
 from tests.postgres.serving_rows import serving_rows
 

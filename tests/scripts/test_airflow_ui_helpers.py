@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from scripts import airflow_ui
-from scripts.run_dag_local import pin_options
+from scripts.airflow_local import ui
+from scripts.airflow_local.run_dag import pin_options
 
 GENERATED = """[core]
 # The folder where your airflow pipelines live
@@ -57,11 +57,11 @@ def test_a_key_missing_from_its_section_is_added_under_the_header_not_elsewhere(
 
 
 def test_the_login_file_is_private_and_keeps_its_password(tmp_path: Path):
-    path = airflow_ui.password_file(tmp_path)
+    path = ui.password_file(tmp_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    first = airflow_ui.password(tmp_path)
-    assert len(first) >= 16 and airflow_ui.password(tmp_path) == first
-    assert json.loads(path.read_text()) == {airflow_ui.USER: first}
+    first = ui.password(tmp_path)
+    assert len(first) >= 16 and ui.password(tmp_path) == first
+    assert json.loads(path.read_text()) == {ui.USER: first}
 
 
 def test_the_latest_demo_home_is_the_newest_run_with_a_database(tmp_path: Path):
@@ -69,9 +69,9 @@ def test_the_latest_demo_home_is_the_newest_run_with_a_database(tmp_path: Path):
         (tmp_path / run / "airflow").mkdir(parents=True)
         if db:
             (tmp_path / run / "airflow" / "airflow.db").touch()
-    assert airflow_ui.latest_demo_home(tmp_path) == tmp_path / "20260301T000000Z" / "airflow"
+    assert ui.latest_demo_home(tmp_path) == tmp_path / "20260301T000000Z" / "airflow"
     with pytest.raises(SystemExit, match="make demo"):
-        airflow_ui.latest_demo_home(tmp_path / "none")
+        ui.latest_demo_home(tmp_path / "none")
 
 
 def sleeper() -> subprocess.Popen[bytes]:
@@ -80,7 +80,7 @@ def sleeper() -> subprocess.Popen[bytes]:
 
 def record(state_file: Path, process: subprocess.Popen[bytes], create_time: float | None = None) -> None:
     created = psutil.Process(process.pid).create_time() if create_time is None else create_time
-    state = airflow_ui.UiProcess(process.pid, created, "http://127.0.0.1:1", "/nowhere", "/nowhere.log")
+    state = ui.UiProcess(process.pid, created, "http://127.0.0.1:1", "/nowhere", "/nowhere.log")
     state_file.write_text(json.dumps(state.__dict__))
 
 
@@ -88,9 +88,9 @@ def test_stop_stops_the_recorded_process_and_forgets_it(tmp_path: Path):
     state_file = tmp_path / "ui.json"
     process = sleeper()
     record(state_file, process)
-    assert airflow_ui.stop(state_file).startswith(f"stopped the Airflow UI (pid {process.pid}")
+    assert ui.stop(state_file).startswith(f"stopped the Airflow UI (pid {process.pid}")
     assert process.wait(10) is not None and not state_file.exists()
-    assert "not running" in airflow_ui.stop(state_file)
+    assert "not running" in ui.stop(state_file)
 
 
 def test_stop_leaves_alone_a_process_that_reuses_the_recorded_pid(tmp_path: Path):
@@ -98,7 +98,7 @@ def test_stop_leaves_alone_a_process_that_reuses_the_recorded_pid(tmp_path: Path
     process = sleeper()
     try:
         record(state_file, process, create_time=psutil.Process(process.pid).create_time() - 3600)
-        assert "already stopped" in airflow_ui.stop(state_file)
+        assert "already stopped" in ui.stop(state_file)
         assert process.poll() is None, "stop killed a process it did not start"
     finally:
         os.killpg(process.pid, 15)

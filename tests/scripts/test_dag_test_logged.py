@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.dag_test_logged import LogRouter, failure_excerpt, read_records
+from scripts.airflow_local.dag_test_logged import LogRouter, failure_excerpt, read_records
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).parent / "airflow"
@@ -140,7 +140,14 @@ def test_a_real_dag_run_writes_each_task_log_in_airflows_layout_and_prints_the_c
     }
     subprocess.run([str(AIRFLOW), "db", "migrate"], env=env, check=True, capture_output=True)
     run = subprocess.run(
-        [sys.executable, "-m", "scripts.dag_test_logged", "tiny", "--logical-date", "2026-03-04T05:06:07"],
+        [
+            sys.executable,
+            "-m",
+            "scripts.airflow_local.dag_test_logged",
+            "tiny",
+            "--logical-date",
+            "2026-03-04T05:06:07",
+        ],
         env=env,
         cwd=REPO,
         capture_output=True,

@@ -73,9 +73,9 @@ def test_the_demo_prints_and_writes_no_password(stack, settings: Settings, monke
     isolate(monkeypatch, tmp_path)
     monkeypatch.setenv(settings.postgres.dsn_env, f"postgresql://lakehouse:{ENCODED}@127.0.0.1:5433/lakehouse")
     monkeypatch.setattr(demo, "forget_earlier_runs", lambda settings, keep: None)  # other runs' topics stay
-    monkeypatch.setattr(demo.build_archive, "build_archive", lambda output: output)
+    monkeypatch.setattr(demo.spark_archive, "build_archive", lambda output: output)
     dag_runs = []
-    monkeypatch.setattr(demo.run_dag_local, "main", lambda argv: dag_runs.append(argv) or 1)
+    monkeypatch.setattr(demo.run_dag, "main", lambda argv: dag_runs.append(argv) or 1)
     try:
         assert demo.main(["--events", "300"]) == 1  # the DAG run is stubbed out as failed
     finally:

@@ -13,7 +13,7 @@ import pytest
 from deltalake import write_deltalake
 
 from config.settings import Settings, load_settings
-from scripts import report
+from scripts.report import build
 from tests.scripts.report_page import read_page, remote
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yml"
@@ -105,8 +105,8 @@ def test_report_of_a_demo_lake_without_postgres_renders_every_section_and_fetche
     write_lake(lake)
     write_airflow_db(home)
     settings = settings_for(lake, monkeypatch)
-    out = report.write_report(
-        settings, tmp_path / "out" / "report.html", summary=write_summary(tmp_path, lake), airflow_home=home
+    out = build.write_report(
+        settings, tmp_path / "out" / "build.html", summary=write_summary(tmp_path, lake), airflow_home=home
     )
 
     data, fetched = read_page(out)
@@ -139,7 +139,7 @@ def test_report_with_no_lake_no_summary_and_no_airflow_home_says_why_for_each_se
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = settings_for(tmp_path / "nothing", monkeypatch)
-    out = report.write_report(settings, tmp_path / "report.html")
+    out = build.write_report(settings, tmp_path / "build.html")
     data, fetched = read_page(out)
     assert remote(fetched) == []
     for section in ("ledger", "quarantine_timeline", "serving", "stages", "freshness"):
@@ -154,7 +154,7 @@ def test_a_summary_of_another_lake_is_ignored(tmp_path: Path, monkeypatch: pytes
     lake = tmp_path / "lake"
     write_lake(lake)
     summary = write_summary(tmp_path, tmp_path / "other-lake")
-    out = report.write_report(settings_for(lake, monkeypatch), tmp_path / "report.html", summary=summary)
+    out = build.write_report(settings_for(lake, monkeypatch), tmp_path / "build.html", summary=summary)
     data, _ = read_page(out)
     assert data["verdict"] is None and data["ledger"]["produced"] is None
     assert "no producer manifest to compare with:" in out.read_text(encoding="utf-8")
@@ -171,8 +171,8 @@ def test_cli_reports_on_the_demo_summary_lake_when_no_lake_is_chosen(
     monkeypatch.setenv("LAKEHOUSE_LAKE_URI", "set only so that the test's undo removes what main sets")
     monkeypatch.delenv("LAKEHOUSE_LAKE_URI")
     monkeypatch.setenv("LAKEHOUSE_POSTGRES_DSN", CLOSED_PORT_DSN)
-    out = tmp_path / "report.html"
-    assert report.main(["--config", str(CONFIG), "--summary", str(summary), "--out", str(out)]) == 0
+    out = tmp_path / "build.html"
+    assert build.main(["--config", str(CONFIG), "--summary", str(summary), "--out", str(out)]) == 0
     data, _ = read_page(out)
     assert data["lake"] == str(lake) and data["ledger"]["produced"] == 6
     assert data["stages"]["run_id"] == "new"

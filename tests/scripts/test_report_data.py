@@ -8,7 +8,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from scripts import report_data
+from scripts.report import compute
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -45,7 +45,7 @@ MANIFEST = {
 
 
 def test_ledger_counts_each_term_from_its_own_table_and_compares_with_the_manifest() -> None:
-    out = report_data.ledger(MANIFEST, bronze_rows=8, silver_rows=5, quarantine=QUARANTINE, metrics=METRICS)
+    out = compute.ledger(MANIFEST, bronze_rows=8, silver_rows=5, quarantine=QUARANTINE, metrics=METRICS)
     assert out["metrics"] == {"rows_in": 8, "inserted": 4, "quarantined": 3, "duplicates": 1}
     assert out["balanced"] is True
     assert out["quarantine"] == {"invalid_enum": 0, "invalid_json": 2, "out_of_range": 1}
@@ -61,7 +61,7 @@ def test_ledger_counts_each_term_from_its_own_table_and_compares_with_the_manife
 
 
 def test_ledger_without_a_manifest_shows_what_the_lake_holds_and_judges_nothing() -> None:
-    out = report_data.ledger(None, bronze_rows=9, silver_rows=5, quarantine=QUARANTINE, metrics=METRICS)
+    out = compute.ledger(None, bronze_rows=9, silver_rows=5, quarantine=QUARANTINE, metrics=METRICS)
     assert out["produced"] is None
     assert out["balanced"] is False  # 8 judged by the silver stream, 9 in bronze
     assert all(t["expected"] is None and t["ok"] is None for t in out["terms"])
@@ -69,18 +69,18 @@ def test_ledger_without_a_manifest_shows_what_the_lake_holds_and_judges_nothing(
 
 @pytest.mark.parametrize(("span", "bucket"), [(0, 1), (47, 1), (48, 5), (600, 30), (3 * 86400, 6 * 3600)])
 def test_bucket_is_the_smallest_round_size_with_at_most_48_buckets(span: float, bucket: int) -> None:
-    assert report_data.bucket_seconds(span) == bucket
+    assert compute.bucket_seconds(span) == bucket
 
 
 def test_quarantine_timeline_counts_reasons_per_bucket_with_empty_buckets_kept() -> None:
-    out = report_data.quarantine_timeline(QUARANTINE)
+    out = compute.quarantine_timeline(QUARANTINE)
     assert out["bucket_s"] == 1
     assert out["buckets"] == [at(s).isoformat() for s in range(4)]
     assert out["series"] == {"invalid_json": [1, 1, 0, 0], "out_of_range": [0, 0, 0, 1]}
 
 
 def test_quarantine_timeline_of_an_empty_table_has_no_buckets() -> None:
-    assert report_data.quarantine_timeline(QUARANTINE.slice(0, 0))["buckets"] == []
+    assert compute.quarantine_timeline(QUARANTINE.slice(0, 0))["buckets"] == []
 
 
 def test_revenue_keeps_exact_decimals() -> None:
@@ -100,14 +100,14 @@ def test_revenue_keeps_exact_decimals() -> None:
             "purchasing_users": 1,
         },
     ]
-    out = report_data.revenue_daily(rows)
+    out = compute.revenue_daily(rows)
     assert out["revenue_gbp"] == "0.30" and out["purchases"] == 3
     assert [d["revenue_gbp"] for d in out["days"]] == ["0.10", "0.20"]
 
 
 def test_funnel_sums_each_step_over_the_days() -> None:
     day = {"sessions": 10, "sessions_with_view": 9, "sessions_with_add_to_cart": 4, "sessions_with_purchase": 2}
-    out = report_data.funnel([{"event_date": date(2026, 1, 1), **day}, {"event_date": date(2026, 1, 2), **day}])
+    out = compute.funnel([{"event_date": date(2026, 1, 1), **day}, {"event_date": date(2026, 1, 2), **day}])
     assert out["totals"] == {k: 2 * v for k, v in day.items()}
 
 
@@ -117,7 +117,7 @@ def test_stages_take_duration_from_each_task_instance_and_rows_per_second_where_
         {"task_id": "migrate", "state": "success", "try_number": 1, "start": at(4), "end": at(5)},
         {"task_id": "gold", "state": "running", "try_number": 2, "start": at(5), "end": None},
     ]
-    out = report_data.stages({"dag_id": "d", "run_id": "r", "state": "running"}, tasks, {"bronze": 1000, "gold": 7})
+    out = compute.stages({"dag_id": "d", "run_id": "r", "state": "running"}, tasks, {"bronze": 1000, "gold": 7})
     by_task = {t["task_id"]: t for t in out["tasks"]}
     assert by_task["bronze"]["duration_s"] == 4 and by_task["bronze"]["rows_per_s"] == 250
     assert by_task["migrate"]["rows"] is None and by_task["migrate"]["rows_per_s"] is None
@@ -130,23 +130,23 @@ def test_stage_rows_count_silver_stream_input_and_every_serving_row_written() ->
         {"rows_inserted": 3, "rows_updated": 2, "rows_deleted": 1},
         {"rows_inserted": 4, "rows_updated": 0, "rows_deleted": 0},
     ]
-    assert report_data.stage_rows(9, METRICS, 5, loads) == {"bronze": 9, "silver": 8, "gold": 5, "load_serving": 10}
-    assert "load_serving" not in report_data.stage_rows(9, METRICS, 5, None)
+    assert compute.stage_rows(9, METRICS, 5, loads) == {"bronze": 9, "silver": 8, "gold": 5, "load_serving": 10}
+    assert "load_serving" not in compute.stage_rows(9, METRICS, 5, None)
 
 
 def test_percentiles_interpolate_linearly_like_numpy() -> None:
-    out = report_data.percentiles(pa.array([1.0, 2.0, 3.0, 4.0, 10.0]))
+    out = compute.percentiles(pa.array([1.0, 2.0, 3.0, 4.0, 10.0]))
     assert out == {"p50_s": 3.0, "p95_s": 8.8, "max_s": 10.0, "count": 5}
-    assert report_data.percentiles(pa.array([], pa.float64()))["p50_s"] is None
+    assert compute.percentiles(pa.array([], pa.float64()))["p50_s"] is None
 
 
 def test_histogram_puts_the_maximum_in_the_last_bin() -> None:
-    out = report_data.histogram(pa.array([0.0, 1.0, 2.0, 4.0]), bins=4)
+    out = compute.histogram(pa.array([0.0, 1.0, 2.0, 4.0]), bins=4)
     assert out == {"edges_s": [0.0, 1.0, 2.0, 3.0, 4.0], "counts": [1, 1, 1, 1]}
 
 
 def test_histogram_of_equal_values_is_one_bin() -> None:
-    assert report_data.histogram(pa.array([2.5, 2.5, 2.5])) == {"edges_s": [2.5, 2.5], "counts": [3]}
+    assert compute.histogram(pa.array([2.5, 2.5, 2.5])) == {"edges_s": [2.5, 2.5], "counts": [3]}
 
 
 def test_first_publish_after_is_the_earliest_finish_of_a_load_started_at_or_after_the_commit() -> None:
@@ -155,7 +155,7 @@ def test_first_publish_after_is_the_earliest_finish_of_a_load_started_at_or_afte
         {"started_at": at(10), "finished_at": at(30)},
         {"started_at": at(11), "finished_at": at(20)},
     ]
-    assert report_data.first_publish_after([at(0), at(6), at(10), at(12)], loads) == [at(9), at(20), at(20), None]
+    assert compute.first_publish_after([at(0), at(6), at(10), at(12)], loads) == [at(9), at(20), at(20), None]
 
 
 def test_freshness_joins_each_silver_row_to_its_batch_commit_and_first_publish() -> None:
@@ -168,7 +168,7 @@ def test_freshness_joins_each_silver_row_to_its_batch_commit_and_first_publish()
         }
     )
     loads = [{"started_at": at(12), "finished_at": at(14)}]
-    out = report_data.freshness(silver, METRICS, loads)
+    out = compute.freshness(silver, METRICS, loads)
     assert out["rows"] == 3 and out["unmatched_rows"] == 0 and out["published_rows"] == 2
     assert out["lags"]["event_to_silver"] == {"p50_s": 12.0, "p95_s": 64.2, "max_s": 70.0, "count": 3}
     assert out["lags"]["bronze_to_silver"]["max_s"] == 9.0
@@ -186,7 +186,7 @@ def test_freshness_without_serving_has_no_publish_lags() -> None:
             "silver_batch_id": pa.array([7], pa.int64()),
         }
     )
-    out = report_data.freshness(silver, METRICS, None)
+    out = compute.freshness(silver, METRICS, None)
     assert out["unmatched_rows"] == 1 and out["published_rows"] is None
     assert set(out["lags"]) == {"event_to_bronze", "bronze_to_silver", "event_to_silver"}
 
@@ -200,5 +200,5 @@ def test_freshness_of_an_event_from_year_one_is_a_rounded_lag_not_an_error() -> 
             "silver_batch_id": pa.array([0], pa.int64()),
         }
     )
-    lag = report_data.freshness(silver, METRICS, None)["lags"]["event_to_silver"]["max_s"]
+    lag = compute.freshness(silver, METRICS, None)["lags"]["event_to_silver"]["max_s"]
     assert lag == pytest.approx((at(10) - datetime(1, 1, 1, tzinfo=UTC)).total_seconds())

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from scripts import report_data, report_html
+from scripts.report import compute, render
 from tests.scripts.report_page import remote
 
 MISSING = {"available": False, "why": "test <input> missing"}
@@ -25,18 +25,18 @@ MISSING = {"available": False, "why": "test <input> missing"}
     ],
 )
 def test_duration_reads_as_a_person_would_say_it(seconds: float | None, shown: str) -> None:
-    assert report_html.duration(seconds) == shown
+    assert render.duration(seconds) == shown
 
 
 def test_money_has_thousands_separators_and_pence() -> None:
-    assert report_html.money("1234567.5") == "£1,234,567.50"
-    assert report_html.money(Decimal("0.10")) == "£0.10"
+    assert render.money("1234567.5") == "£1,234,567.50"
+    assert render.money(Decimal("0.10")) == "£0.10"
 
 
 def page(serving: dict) -> str:
     data = {"run": "r", "lake": "/lake", "generated_at": "now", "verdict": None, "serving": serving}
     data |= {key: MISSING for key in ("ledger", "quarantine_timeline", "stages", "freshness")}
-    return report_html.render(data)
+    return render.render(data)
 
 
 def test_served_marts_show_each_day_the_total_and_a_warning_when_serving_holds_another_lake() -> None:
@@ -58,8 +58,8 @@ def test_served_marts_show_each_day_the_total_and_a_warning_when_serving_holds_a
     }
     serving = {
         "available": True,
-        "revenue": report_data.revenue_daily(purchases),
-        "funnel": report_data.funnel([{"event_date": date(2026, 1, 1), **steps}]),
+        "revenue": compute.revenue_daily(purchases),
+        "funnel": compute.funnel([{"event_date": date(2026, 1, 1), **steps}]),
         "revenue_verdict": "agree",
         "from_this_lake": {"fct_purchases_daily": True, "fct_funnel_daily": False},
     }

@@ -10,7 +10,7 @@ from unittest import mock
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.testing import assertDataFrameEqual
 
-from spark.tables import silver_schema
+from spark.silver_tables import silver_schema
 
 
 def ts(text: str) -> datetime:

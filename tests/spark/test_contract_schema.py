@@ -9,7 +9,7 @@ from pyspark.sql.types import DecimalType, IntegerType, StringType, TimestampTyp
 
 from kafka.contract import load_contract
 from spark.contract_schema import contract_document, event_struct
-from spark.tables import contract_constraints
+from spark.silver_tables import contract_constraints
 
 
 def test_types_follow_the_logical_types():

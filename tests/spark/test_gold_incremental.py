@@ -12,11 +12,11 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-import spark.gold_tables as gold_tables
+import spark.gold_refresh as gold_refresh
 from config.catalog import MARTS
 from spark.gold_incremental import GoldPlan, GoldStateError, SilverPosition, in_dates, plan_run
-from spark.gold_tables import GoldPaths, GoldResult, refresh_gold
-from spark.tables import silver_schema
+from spark.gold_refresh import GoldPaths, GoldResult, refresh_gold
+from spark.silver_tables import silver_schema
 from tests.spark.gold_rows import assert_frames_equal, day, event, events
 
 BATCH_1 = [
@@ -91,7 +91,7 @@ def scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> I
     state.snapshots["late"] = _snapshot(spark, state.paths)
 
     _append(spark, silver, MOVING)
-    original = gold_tables._replace_days
+    original = gold_refresh._replace_days
 
     def crash_on_funnel(mart, uri, *rest):
         if uri.endswith("fct_funnel_daily"):
@@ -99,7 +99,7 @@ def scenario(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> I
         original(mart, uri, *rest)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(gold_tables, "_replace_days", crash_on_funnel)
+        patch.setattr(gold_refresh, "_replace_days", crash_on_funnel)
         try:
             refresh_gold(spark, state.paths)
         except RuntimeError as exc:
@@ -212,7 +212,7 @@ def test_state_from_before_the_table_id_is_trusted_and_gains_it(spark, tmp_path)
     _append(spark, silver, LATE)
     assert refresh_gold(spark, paths).plan == GoldPlan("incremental", recorded + 1, recorded + 1)
     table_id = DeltaTable.forPath(spark, silver).detail().first()["id"]
-    assert gold_tables.read_state(spark, paths.state) == SilverPosition(table_id, recorded + 1)
+    assert gold_refresh.read_state(spark, paths.state) == SilverPosition(table_id, recorded + 1)
 
 
 def test_in_dates_is_an_exact_sorted_date_list():
@@ -228,19 +228,19 @@ def test_full_rebuild_writes_without_auto_compaction_and_restores_the_session(sp
     paths = GoldPaths(silver, str(tmp_path / "gold"))
     _append(spark, silver, BATCH_1)
     seen: dict[str, str | None] = {}
-    original = gold_tables._overwrite
+    original = gold_refresh._overwrite
 
     def recording(spark_, mart, uri, *rest):
-        seen[uri.rsplit("/", 1)[1]] = spark_.conf.get(gold_tables.AUTO_COMPACT, None)
+        seen[uri.rsplit("/", 1)[1]] = spark_.conf.get(gold_refresh.AUTO_COMPACT, None)
         original(spark_, mart, uri, *rest)
 
-    monkeypatch.setattr(gold_tables, "_overwrite", recording)
-    spark.conf.set(gold_tables.AUTO_COMPACT, "true")
+    monkeypatch.setattr(gold_refresh, "_overwrite", recording)
+    spark.conf.set(gold_refresh.AUTO_COMPACT, "true")
     try:
         result = refresh_gold(spark, paths)
-        assert spark.conf.get(gold_tables.AUTO_COMPACT) == "true"
+        assert spark.conf.get(gold_refresh.AUTO_COMPACT) == "true"
     finally:
-        spark.conf.unset(gold_tables.AUTO_COMPACT)
+        spark.conf.unset(gold_refresh.AUTO_COMPACT)
     assert seen == {name: "false" for name in MARTS}
     assert result.recomputed == {name: spark.read.format("delta").load(paths.mart(name)).count() for name in MARTS}
     for name in MARTS:
@@ -252,15 +252,15 @@ def test_a_failing_mart_fails_the_rebuild_and_writes_no_state(spark, tmp_path, m
     silver = _make_silver(spark, tmp_path)
     paths = GoldPaths(silver, str(tmp_path / "gold"))
     _append(spark, silver, BATCH_1)
-    original = gold_tables._overwrite
+    original = gold_refresh._overwrite
 
     def failing(spark_, mart, uri, *rest):
         if uri.endswith("dim_products"):
             raise RuntimeError("simulated failure writing dim_products")
         original(spark_, mart, uri, *rest)
 
-    monkeypatch.setattr(gold_tables, "_overwrite", failing)
+    monkeypatch.setattr(gold_refresh, "_overwrite", failing)
     with pytest.raises(RuntimeError, match="dim_products"):
         refresh_gold(spark, paths)
-    assert gold_tables.read_state(spark, paths.state) is None
-    assert spark.conf.get(gold_tables.AUTO_COMPACT, None) is None
+    assert gold_refresh.read_state(spark, paths.state) is None
+    assert spark.conf.get(gold_refresh.AUTO_COMPACT, None) is None

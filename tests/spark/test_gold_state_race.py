@@ -14,11 +14,11 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-import spark.gold_tables as gold_tables
+import spark.gold_refresh as gold_refresh
 from config.catalog import MARTS
 from spark.gold_incremental import GoldPlan, GoldStateError
+from spark.gold_refresh import GoldPaths, refresh_gold
 from spark.gold_state import claim, read_gold_state, record
-from spark.gold_tables import GoldPaths, refresh_gold
 from tests.spark.gold_rows import assert_frames_equal, event
 from tests.spark.test_gold_incremental import BATCH_1, LATE, _append, _make_silver
 
@@ -89,38 +89,38 @@ def _assert_marts_equal(spark: SparkSession, paths: GoldPaths, expected: GoldPat
 
 def test_zombie_writing_after_its_retry_finished_is_skipped_and_fails(spark, lake, expected, monkeypatch):
     planned = _silver_version(spark, lake)
-    original, newer = gold_tables._apply, NewerRun(spark, lake)
+    original, newer = gold_refresh._apply, NewerRun(spark, lake)
 
     def retry_finishes_first(*args):
         newer.once()
         return original(*args)
 
-    monkeypatch.setattr(gold_tables, "_apply", retry_finishes_first)
+    monkeypatch.setattr(gold_refresh, "_apply", retry_finishes_first)
     with pytest.raises(GoldStateError) as caught:
         refresh_gold(spark, lake)
     message = str(caught.value)
     assert f"silver versions {planned}..{planned}" in message
     assert f"records silver version {newer.recorded}" in message
-    assert gold_tables.read_state(spark, lake.state).version == newer.recorded
+    assert gold_refresh.read_state(spark, lake.state).version == newer.recorded
     _assert_marts_equal(spark, lake, expected)
 
 
 def test_zombie_that_wrote_first_is_rewritten_by_its_retry(spark, lake, expected, monkeypatch):
-    original, newer = gold_tables._merge_keys, NewerRun(spark, lake)
+    original, newer = gold_refresh._merge_keys, NewerRun(spark, lake)
 
     def retry_after_the_first_merge(*args):
         original(*args)
         newer.once()
 
-    monkeypatch.setattr(gold_tables, "_merge_keys", retry_after_the_first_merge)
+    monkeypatch.setattr(gold_refresh, "_merge_keys", retry_after_the_first_merge)
     with pytest.raises(GoldStateError, match="was overtaken"):
         refresh_gold(spark, lake)
-    assert gold_tables.read_state(spark, lake.state).version == newer.recorded
+    assert gold_refresh.read_state(spark, lake.state).version == newer.recorded
     _assert_marts_equal(spark, lake, expected)
 
 
 def test_a_run_whose_state_moved_before_its_claim_writes_no_mart(spark, lake, monkeypatch):
-    original, newer = gold_tables.claim, NewerRun(spark, lake)
+    original, newer = gold_refresh.claim, NewerRun(spark, lake)
     before: dict[str, int] = {}
 
     def retry_finishes_before_the_claim(*args):
@@ -129,11 +129,11 @@ def test_a_run_whose_state_moved_before_its_claim_writes_no_mart(spark, lake, mo
             before.update(_mart_versions(spark, lake))
         return original(*args)
 
-    monkeypatch.setattr(gold_tables, "claim", retry_finishes_before_the_claim)
+    monkeypatch.setattr(gold_refresh, "claim", retry_finishes_before_the_claim)
     with pytest.raises(GoldStateError, match=r"claimed gold's state .* now ticket \d+ recording silver version (\d+)"):
         refresh_gold(spark, lake)
     assert _mart_versions(spark, lake) == before
-    assert gold_tables.read_state(spark, lake.state).version == newer.recorded
+    assert gold_refresh.read_state(spark, lake.state).version == newer.recorded
 
 
 def test_two_claims_from_one_read_cannot_both_win(spark, lake):

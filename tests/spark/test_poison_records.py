@@ -16,9 +16,9 @@ from pyspark.sql import functions as F
 
 from config.catalog import MARTS
 from kafka.contract import validate_payload
-from spark.gold_tables import GoldPaths, refresh_gold
+from spark.gold_refresh import GoldPaths, refresh_gold
 from spark.silver_batch import SilverBatchWriter
-from spark.tables import ensure_silver_tables
+from spark.silver_tables import ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.hostile_payloads import payloads
 from tests.property_budget import examples

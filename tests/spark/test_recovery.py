@@ -9,11 +9,11 @@ import spark.silver as silver_module
 import spark.silver_batch as silver_batch
 import spark.validation as validation
 from config.catalog import MARTS
-from spark.gold_tables import GoldPaths, refresh_gold
+from spark.gold_refresh import GoldPaths, refresh_gold
 from spark.redrive import redrive_quarantine
 from spark.replay import ReplayTarget, replay_silver
 from spark.silver_batch import SilverBatchWriter
-from spark.tables import ensure_silver_tables
+from spark.silver_tables import ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import bronze_frame
 

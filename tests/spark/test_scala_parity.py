@@ -11,9 +11,9 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from config.settings import Settings
-from scripts.generated_silver import append_batch, build_silver
-from scripts.scala_gold import build_jar, submit
-from spark.gold_tables import GoldPaths, refresh_gold
+from scripts.bench.generated_silver import append_batch, build_silver
+from scripts.bench.scala_job import build_jar, submit
+from spark.gold_refresh import GoldPaths, refresh_gold
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ import pytest
 from delta.tables import DeltaTable
 
 import spark.silver_batch as silver_batch
-from spark.delta_io import stream_app_id
+from spark.idempotent_writes import stream_app_id
 from spark.silver_batch import LedgerError, SilverBatchWriter
-from spark.tables import SILVER_PLAIN_COLUMNS, SILVER_STATS_COLUMNS, ensure_silver_tables
+from spark.silver_tables import SILVER_PLAIN_COLUMNS, SILVER_STATS_COLUMNS, ensure_silver_tables
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import bronze_frame
 

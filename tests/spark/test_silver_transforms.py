@@ -17,7 +17,7 @@ from spark.silver import (
     valid_events,
     validated_records,
 )
-from spark.tables import quarantine_schema, silver_schema
+from spark.silver_tables import quarantine_schema, silver_schema
 from tests.contract_events import event, event_id
 from tests.spark.silver_inputs import INGESTED, bronze_frame
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from config.local_jvm import archive_path, driver_java_options
+from config.local_spark import archive_path, driver_java_options
 from config.settings import ConfigError
 from spark.session import PARQUET_TIMESTAMPS, local_jars, session_conf
 

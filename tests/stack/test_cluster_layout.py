@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from config.settings import LocalKafka, LocalSpark, load_settings
-from scripts.stack import Stack
-from scripts.stack_kafka import KafkaBroker, kafka_nodes
-from scripts.stack_process import StackError
-from scripts.stack_spark import scala_version, spark_services
+from scripts.stack.kafka_broker import KafkaBroker, kafka_nodes
+from scripts.stack.processes import StackError
+from scripts.stack.services import Stack
+from scripts.stack.spark_cluster import scala_version, spark_services
 
 CLUSTER_CONFIG = Path(__file__).resolve().parents[2] / "config" / "local-cluster.yml"
 

@@ -17,9 +17,9 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings, load_settings
-from scripts.stack import Stack, StackError, StackInfo, main
-from scripts.stack_kafka import SECRET_ENV
-from scripts.stack_process import port_answers
+from scripts.stack.kafka_broker import SECRET_ENV
+from scripts.stack.processes import port_answers
+from scripts.stack.services import Stack, StackError, StackInfo, main
 
 pytestmark = pytest.mark.integration
 

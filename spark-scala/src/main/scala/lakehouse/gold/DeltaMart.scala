@@ -4,7 +4,7 @@ import io.delta.tables.DeltaTable
 import org.apache.spark.sql.{DataFrame, SparkSession}
 import org.apache.spark.sql.types.{StructField, StructType}
 
-/** Gold's Delta writes, with the same table shape as spark/gold_tables.py so either job can own a mart. */
+/** Gold's Delta writes, with the same table shape as spark/gold_refresh.py so either job can own a mart. */
 object DeltaMart {
   /** Change data feed (the PostgreSQL loader reads it) and the small-file settings of every mart. */
   val Properties: Seq[(String, String)] = Seq(

@@ -7,7 +7,7 @@ import java.time.{LocalDateTime, ZoneOffset}
 import org.apache.spark.sql.{DataFrame, Row, SparkSession}
 import org.apache.spark.sql.types._
 
-/** Silver-shaped rows (spark/tables.py silver_schema) built from the few fields a test cares about. */
+/** Silver-shaped rows (spark/silver_tables.py silver_schema) built from the few fields a test cares about. */
 object SilverRows {
   val Schema: StructType = StructType(
     Seq(

@@ -1,0 +1,47 @@
+"""One convention for command-line entry points: a module with main(argv=None) whose docstring starts with its own
+`Usage: python -m <module>` line, and every module the Makefile runs is such a command."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tracked_sources() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return [ROOT / name for name in listed.stdout.split() if not name.startswith("tests/")]
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def _commands() -> dict[str, ast.Module]:
+    found = {}
+    for path in _tracked_sources():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if any(isinstance(node, ast.FunctionDef) and node.name == "main" for node in tree.body):
+            found[_module(path)] = tree
+    return found
+
+
+def test_every_command_starts_with_its_own_usage_line():
+    commands = _commands()
+    assert "kafka.produce" in commands and "postgres.load" in commands and "spark.jobs.silver" in commands
+    wrong = {
+        module: (ast.get_docstring(tree) or "").splitlines()[:1]
+        for module, tree in commands.items()
+        if not (ast.get_docstring(tree) or "").startswith(f"Usage: python -m {module}")
+    }
+    assert wrong == {}
+
+
+def test_every_module_the_makefile_runs_is_a_command():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    run = set(re.findall(r"-m ((?:kafka|postgres|spark|scripts)\.[\w.]+)", makefile))
+    assert "scripts.stack.services" in run
+    assert run - set(_commands()) == set()
