@@ -67,9 +67,6 @@ STREAMING_PROGRESS = Table(
     ("query_id", "batch_id"),
     "one finished micro-batch of a stream, as Spark reports it",
 )
-FCT_PURCHASES_DAILY_SCALA = Table(
-    "gold", "fct_purchases_daily_scala", ("event_date",), "fct_purchases_daily as the Scala job builds it (parity)"
-)
 
 MART_TABLES = (DIM_USERS, DIM_PRODUCTS, FCT_PURCHASES_DAILY, FCT_FUNNEL_DAILY, FCT_SESSIONS)
 """The gold marts that are served, in the order the loader publishes them."""
@@ -81,7 +78,6 @@ TABLES = (
     SILVER_METRICS,
     *MART_TABLES,
     GOLD_STATE,
-    FCT_PURCHASES_DAILY_SCALA,
     STREAMING_PROGRESS,
 )
 

@@ -157,9 +157,17 @@ class StorageSettings:
     lake_uri: str
     checkpoint_uri: str
 
+    def root_uri(self) -> str:
+        """The lake's absolute URI."""
+        return _absolute_uri(self.lake_uri)
+
+    def layer_uri(self, layer: str) -> str:
+        """URI of one layer's folder, e.g. layer_uri('gold'), where gold's marts sit side by side."""
+        return f"{self.root_uri()}/{layer}"
+
     def table_uri(self, layer: str, name: str) -> str:
         """URI of one Delta table, e.g. table_uri('silver', 'events')."""
-        return f"{_absolute_uri(self.lake_uri)}/{layer}/{name}"
+        return f"{self.layer_uri(layer)}/{name}"
 
     def uri_of(self, table: Table) -> str:
         """URI of a table of config/catalog.py."""

@@ -4,7 +4,7 @@ Every mart write carries the run's ticket (spark/gold_state.py), so a zombie run
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -70,7 +70,7 @@ class GoldPaths:
     def from_settings(cls, settings: Settings) -> GoldPaths:
         return cls(
             silver=settings.storage.uri_of(SILVER_EVENTS),
-            gold_dir=settings.storage.table_uri(GOLD_STATE.layer, "").rstrip("/"),
+            gold_dir=settings.storage.layer_uri(GOLD_STATE.layer),
         )
 
     def mart(self, name: str) -> str:
@@ -89,9 +89,19 @@ class GoldResult:
     recomputed: dict[str, int] = field(default_factory=dict)
 
 
-def refresh_gold(spark: SparkSession, paths: GoldPaths, full_refresh: bool = False) -> GoldResult:
-    """Bring every mart up to silver's current version under a claimed ticket; the state row is written last, so a
-    crash is redone, and only if no newer run claimed it meanwhile."""
+SKIPPABLE = (FCT_PURCHASES_DAILY.name,)
+"""Marts another job may build instead (the Scala job, spark-scala/), since no other mart is built from them."""
+
+
+def refresh_gold(
+    spark: SparkSession, paths: GoldPaths, full_refresh: bool = False, skip: Collection[str] = ()
+) -> GoldResult:
+    """Bring every mart but `skip` up to silver's current version under a claimed ticket; the state row is written
+    last, so a crash is redone, and only if no newer run claimed it meanwhile. A skipped mart's builder reads the
+    state row for the silver version to build it from (the Scala job's --gold-state)."""
+    unknown = set(skip) - set(SKIPPABLE)
+    if unknown:
+        raise ValueError(f"gold cannot skip {sorted(unknown)}: only {list(SKIPPABLE)} (no other mart reads them)")
     current = _silver_position(spark, paths.silver)
     seen = read_gold_state(spark, paths.state)
     plan = plan_run(None if full_refresh else seen.position, current, full_refresh)
@@ -100,9 +110,9 @@ def refresh_gold(spark: SparkSession, paths: GoldPaths, full_refresh: bool = Fal
     ticket = claim(spark, paths.state, seen, plan)
     silver = spark.read.format("delta").option("versionAsOf", plan.end_version).load(paths.silver)
     if plan.mode == "full":
-        recomputed = _rebuild(spark, paths, silver, ticket)
+        recomputed = _rebuild(spark, paths, silver, ticket, skip)
     else:
-        recomputed = _apply(spark, paths, silver, plan, ticket)
+        recomputed = _apply(spark, paths, silver, plan, ticket, skip)
     record(spark, paths.state, plan, current.table_id, ticket)
     return GoldResult(plan, recomputed)
 
@@ -122,7 +132,9 @@ def _silver_position(spark: SparkSession, uri: str) -> SilverPosition:
     return SilverPosition(table.detail().first()["id"], int(table.history(1).first()["version"]))
 
 
-def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame, ticket: int) -> dict[str, int]:
+def _rebuild(
+    spark: SparkSession, paths: GoldPaths, silver: DataFrame, ticket: int, skip: Collection[str]
+) -> dict[str, int]:
     """Every mart overwritten whole, REBUILD_THREADS at a time; fct_funnel_daily after fct_sessions, its input.
 
     Auto compaction is off for these writes: each mart is rewritten as a few files (optimized writes), so the check
@@ -139,11 +151,11 @@ def _rebuild(spark: SparkSession, paths: GoldPaths, silver: DataFrame, ticket: i
             written["fct_funnel_daily"] = _rows_written(spark, paths.mart("fct_funnel_daily"))
         return written
 
-    longest_first = sorted(FROM_EVENTS, key=lambda name: name != "fct_sessions")
+    longest_first = sorted((n for n in FROM_EVENTS if n not in skip), key=lambda name: name != "fct_sessions")
     with session_conf(spark, AUTO_COMPACT, "false"), ThreadPoolExecutor(REBUILD_THREADS) as pool:
         futures = [pool.submit(write, name) for name in longest_first]
         written = {name: rows for future in futures for name, rows in future.result().items()}
-    return {name: written[name] for name in MARTS}
+    return {name: written[name] for name in MARTS if name not in skip}
 
 
 def _rows_written(spark: SparkSession, uri: str) -> int:
@@ -152,8 +164,10 @@ def _rows_written(spark: SparkSession, uri: str) -> int:
     return int(metrics.get("numOutputRows", 0))
 
 
-def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldPlan, ticket: int) -> dict[str, int]:
-    missing = [name for name in MARTS if not DeltaTable.isDeltaTable(spark, paths.mart(name))]
+def _apply(
+    spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldPlan, ticket: int, skip: Collection[str]
+) -> dict[str, int]:
+    missing = [n for n in MARTS if n not in skip and not DeltaTable.isDeltaTable(spark, paths.mart(n))]
     if missing:
         raise GoldStateError(
             f"gold tables {', '.join(missing)} are missing under {paths.gold_dir}; {FULL_REFRESH_HINT}"
@@ -163,8 +177,8 @@ def _apply(spark: SparkSession, paths: GoldPaths, silver: DataFrame, plan: GoldP
         if not days:
             return {}
         changed_days = {day for day, _ in days}
-        purchase_days = {day for day, purchase in days if purchase}
-        recomputed = {"fct_purchases_daily": len(purchase_days)}
+        purchase_days = {day for day, purchase in days if purchase and FCT_PURCHASES_DAILY.name not in skip}
+        recomputed = {} if FCT_PURCHASES_DAILY.name in skip else {FCT_PURCHASES_DAILY.name: len(purchase_days)}
         if purchase_days:
             daily = silver.where(in_dates("event_date", purchase_days)).transform(fct_purchases_daily)
             _replace_days(daily, paths.mart("fct_purchases_daily"), purchase_days, ticket)

@@ -6,14 +6,14 @@ from typing import Any
 
 from config.catalog import SILVER_EVENTS, Table
 from config.settings import Settings
-from lakehouse_dags.defaults import airflow_settings, table_uri
+from lakehouse_dags.defaults import airflow_settings, asset_uri
 
 
 def lake_asset(settings: Settings, table: Table, watchers: list[Any] | None = None) -> Any:
     """Asset `<layer>.<name>` at the table's URI (file:// locally), the same identity the batch DAG emits."""
     from airflow.sdk import Asset
 
-    return Asset(name=table.qualified, uri=table_uri(settings, table.layer, table.name), watchers=watchers or [])
+    return Asset(name=table.qualified, uri=asset_uri(settings, table), watchers=watchers or [])
 
 
 def watched_silver(settings: Settings) -> Any:

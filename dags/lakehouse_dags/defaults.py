@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from config.catalog import Table
 from config.settings import CONFIG_DIR, CONFIG_ENV_VAR, AirflowSettings, ConfigError, Settings, load_settings
 from lakehouse_dags.callbacks import TaskFailureAlert
 
@@ -78,12 +79,12 @@ def timeout(settings: Settings, task: str) -> timedelta:
     return timedelta(seconds=getattr(airflow_settings(settings).timeouts, f"{task}_s"))
 
 
-def table_uri(settings: Settings, layer: str, name: str) -> str:
+def asset_uri(settings: Settings, table: Table) -> str:
     """A Delta table's URI for Assets: cloud URIs as configured, local paths as file:// under the repo."""
     lake = settings.storage.lake_uri
     if re.match(r"^[a-z][a-z0-9+.-]*://", lake):
-        return settings.storage.table_uri(layer, name)
-    return (PROJECT_DIR / Path(lake).expanduser() / layer / name).resolve().as_uri()
+        return settings.storage.uri_of(table)
+    return (PROJECT_DIR / Path(lake).expanduser() / table.layer / table.name).resolve().as_uri()
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 
 from config.catalog import MART_TABLES
 from config.settings import Settings, load_settings
-from lakehouse_dags.defaults import airflow_settings, config_path, project_dir, table_uri, timeout
+from lakehouse_dags.defaults import airflow_settings, asset_uri, config_path, project_dir, timeout
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def gold_assets(settings: Settings) -> list[Any]:
     """One Asset per gold mart the loader reads: its inlets, so lineage joins each mart to its serving table."""
     from airflow.sdk import Asset
 
-    return [Asset(name=mart.qualified, uri=table_uri(settings, mart.layer, mart.name)) for mart in MART_TABLES]
+    return [Asset(name=mart.qualified, uri=asset_uri(settings, mart)) for mart in MART_TABLES]
 
 
 def connection_dsn(conn_id: str, default_database: str) -> str:

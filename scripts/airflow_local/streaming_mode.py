@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pyarrow.compute as pc
 import yaml
 from deltalake import DeltaTable
@@ -85,17 +86,27 @@ class Stream:
                 + "\n".join(tail)
             )
 
-    def stop(self) -> None:
+    def drivers(self) -> list[Any]:
+        """The processes a clean stop signals: the Python driver, which this stream's process is."""
+        return [self.process]
+
+    def stop(self) -> int:
         """SIGTERM to the Python driver alone (as a supervisor sends it): it finishes the running batch, stops the
         query and its JVM cleanly (spark.jobs.common.run_until_done). Signalling the group would kill the JVM
-        under it mid-batch. The group is killed only if the clean stop outlives the timeout."""
+        under it mid-batch. What outlives the clean stop (or its timeout) in the group is killed."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            for driver in self.drivers():
+                with contextlib.suppress(psutil.Error, ProcessLookupError):  # a process exiting meanwhile
+                    driver.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(STREAM_STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                pass
+            finally:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        return self.process.returncode
 
 
 def start_stream(name: str, config: Path, log: Path, env: dict[str, str]) -> Stream:
@@ -142,12 +153,13 @@ class StreamingMode:
         return []
 
 
-def wait_for(what: str, ready: Any, mode: StreamingMode, *, stall_s: float, progress: Any = None) -> None:
-    """Poll `ready()` every 2 s; fail when a process exited, or when `progress()` (a value that changes while the
-    pipeline works) has not changed for `stall_s`: no fixed total timeout, so a bigger run is waited for."""
+def wait_for(what: str, ready: Any, alive: Any, *, stall_s: float, progress: Any = None) -> None:
+    """Poll `ready()` every 2 s; fail when `alive()` finds a process exited, or when `progress()` (a value that
+    changes while the pipeline works) has not changed for `stall_s`: no fixed total timeout, so a bigger run is
+    waited for."""
     last, since = None, time.monotonic()
     while not ready():
-        mode.check_alive()
+        alive()
         now = progress() if progress else None
         if now != last:
             last, since = now, time.monotonic()
@@ -185,7 +197,7 @@ def streaming_mode(
                 wait_for(  # silver reads bronze's table, so it starts once bronze has made it
                     f"the {name} stream's table {ready.qualified}",
                     lambda ready=ready: table_version(settings, ready) is not None,
-                    mode,
+                    mode.check_alive,
                     stall_s=stall_s,
                     progress=lambda stream=stream: stream.log.stat().st_size,
                 )
@@ -247,7 +259,7 @@ def wait_until_published(mode: StreamingMode, manifest: dict, stall_s: float) ->
     wait_for(
         "silver to account for every produced event",
         lambda: all(ok for *_, ok in lake_rows(settings, manifest)),
-        mode,
+        mode.check_alive,
         stall_s=stall_s,
         progress=progress,
     )
@@ -260,5 +272,6 @@ def wait_until_published(mode: StreamingMode, manifest: dict, stall_s: float) ->
             found.update(run)
         return bool(run)
 
-    wait_for(f"a {DAG_ID} run started after {after:%H:%M:%S}", published, mode, stall_s=stall_s, progress=progress)
+    what = f"a {DAG_ID} run started after {after:%H:%M:%S}"
+    wait_for(what, published, mode.check_alive, stall_s=stall_s, progress=progress)
     return found

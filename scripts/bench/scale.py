@@ -27,7 +27,7 @@ from deltalake import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from config.catalog import BRONZE_EVENTS, SILVER_EVENTS
+from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from config.settings import Settings, load_settings
 from kafka.admin import delete_topics
 from kafka.produce import NO_ANOMALIES
@@ -74,8 +74,8 @@ def history_rows(spark: SparkSession, bronze_file: Path, batch_id: int) -> DataF
 def build_history(spark: SparkSession, lake: Settings, rows: int, seed: int) -> float:
     """Append `rows` generated events to the lake's silver in chunks (offsets per chunk partition); seconds taken."""
     started = time.perf_counter()
-    tables = {name: lake.storage.table_uri("silver", name) for name in ("events", "quarantine", "metrics")}
-    ensure_silver_tables(spark, silver=tables["events"], quarantine=tables["quarantine"], metrics=tables["metrics"])
+    uri = lake.storage.uri_of
+    ensure_silver_tables(spark, silver=uri(SILVER_EVENTS), quarantine=uri(QUARANTINE), metrics=uri(SILVER_METRICS))
     scratch = Path(lake.storage.lake_uri) / "_generated"
     scratch.mkdir(parents=True, exist_ok=True)
     for batch_id, first in enumerate(range(0, rows, BUILD_CHUNK)):
@@ -83,7 +83,7 @@ def build_history(spark: SparkSession, lake: Settings, rows: int, seed: int) -> 
         chunk = scratch / f"bronze-{batch_id}.parquet"
         write_bronze(chunk, count, seed * 1_000 + batch_id, NO_ANOMALIES)
         frame = history_rows(spark, chunk, batch_id).withColumn("kafka_partition", F.lit(1_000 + batch_id))
-        frame.write.format("delta").mode("append").save(tables["events"])
+        frame.write.format("delta").mode("append").save(uri(SILVER_EVENTS))
         chunk.unlink()
         print(f"history: {first + count:,} / {rows:,} silver rows ({time.perf_counter() - started:.0f} s)", flush=True)
     shutil.rmtree(scratch, ignore_errors=True)
@@ -94,7 +94,7 @@ def build_history(spark: SparkSession, lake: Settings, rows: int, seed: int) -> 
 def restored_afterwards(spark: SparkSession, lake: Settings) -> Iterator[None]:
     """RESTORE silver, quarantine and metrics to their versions before the block, so the next run times the same
     history (and its ledger sums only its own batch)."""
-    uris = [lake.storage.table_uri("silver", name) for name in ("events", "quarantine", "metrics")]
+    uris = [lake.storage.uri_of(table) for table in (SILVER_EVENTS, QUARANTINE, SILVER_METRICS)]
     versions = {uri: DeltaTable(uri).version() for uri in uris}
     try:
         yield

@@ -87,7 +87,7 @@ def gather(settings: Settings, summary: Path | None, airflow_home: Path | None) 
 
 def lake_of(settings: Settings) -> str:
     """The lake's absolute URI, as the demo's summary.json names it."""
-    return settings.storage.table_uri("", "").rstrip("/")
+    return settings.storage.root_uri()
 
 
 def default_airflow_home(settings: Settings, demo_dir: Path = DEMO_DIR) -> Path | None:

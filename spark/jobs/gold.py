@@ -1,4 +1,4 @@
-"""Usage: python -m spark.jobs.gold [--config config/local.yml] [--full-refresh]
+"""Usage: python -m spark.jobs.gold [--config config/local.yml] [--full-refresh] [--skip fct_purchases_daily]
 
 Refresh the gold marts from silver's change data feed since the last successful run (or rebuild them all).
 """
@@ -9,7 +9,7 @@ import argparse
 import time
 
 from config.settings import load_settings
-from spark.gold_refresh import GoldPaths, refresh_gold
+from spark.gold_refresh import SKIPPABLE, GoldPaths, refresh_gold
 from spark.jobs.common import run_main
 from spark.session import build_session
 
@@ -20,12 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-refresh", action="store_true", help="rebuild every mart from the whole of silver, ignoring state"
     )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=SKIPPABLE,
+        help="a mart another job builds: the Scala job (spark-scala/) when the DAG's runner names its jar",
+    )
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     spark = build_session(settings, "gold")
     try:
         started = time.monotonic()
-        result = refresh_gold(spark, GoldPaths.from_settings(settings), full_refresh=args.full_refresh)
+        paths = GoldPaths.from_settings(settings)
+        result = refresh_gold(spark, paths, full_refresh=args.full_refresh, skip=args.skip)
         plan = result.plan
         versions = f"{plan.start_version}..{plan.end_version}" if plan.start_version is not None else plan.end_version
         print(f"gold: {plan.mode} run to silver version {versions} in {time.monotonic() - started:.1f}s")

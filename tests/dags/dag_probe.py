@@ -28,6 +28,7 @@ for dag in bag.dags.values():
                 "failure_callback": bool(t.on_failure_callback),
                 "upstream": sorted(t.upstream_task_ids),
                 "outlets": sorted(a.uri for a in t.outlets),
+                "command": getattr(t, "bash_command", None),
             }}
             for t in dag.tasks
         }},

@@ -62,9 +62,9 @@ def test_pipeline_schedule_and_order(report: dict) -> None:
     assert tasks["bronze"]["upstream"] == []
     assert tasks["silver"]["upstream"] == ["bronze"]
     assert tasks["gold"]["upstream"] == ["silver"]
-    assert tasks["gold_scala"]["upstream"] == ["silver"]
+    assert tasks["gold_scala"]["upstream"] == ["gold"]
     assert tasks["gold_scala"]["type"] == "BashOperator"
-    assert tasks["load_serving"]["upstream"] == ["gold", "migrate"]
+    assert tasks["load_serving"]["upstream"] == ["gold_scala", "migrate"]
     checks = [t for t in tasks if t.startswith("quality.")]
     assert len(checks) == 8
     assert all(tasks[t]["upstream"] == ["load_serving"] for t in checks)
@@ -78,9 +78,22 @@ def test_assets_published_for_bronze_silver_gold_and_serving(report: dict) -> No
     assert tasks["bronze"]["outlets"] == [f"file://{lake}/bronze/events"]
     assert tasks["silver"]["outlets"] == [f"file://{lake}/silver/{t}" for t in ("events", "metrics", "quarantine")]
     marts = sorted(["dim_users", "dim_products", "fct_purchases_daily", "fct_funnel_daily", "fct_sessions"])
-    assert tasks["gold"]["outlets"] == [f"file://{lake}/gold/{t}" for t in marts]
-    assert tasks["gold_scala"]["outlets"] == [f"file://{lake}/gold/fct_purchases_daily_scala"]
+    assert tasks["gold"]["outlets"] == [f"file://{lake}/gold/{t}" for t in marts if t != "fct_purchases_daily"]
+    assert tasks["gold_scala"]["outlets"] == [f"file://{lake}/gold/fct_purchases_daily"]
     assert tasks["load_serving"]["outlets"] == [f"postgres://127.0.0.1:5433/lakehouse/serving/{t}" for t in marts]
+
+
+def test_the_scala_job_builds_fct_purchases_daily_at_the_silver_version_gold_recorded(report: dict) -> None:
+    """With the jar configured, gold leaves fct_purchases_daily to gold_scala, which reads gold's state row."""
+    tasks = report["dags"]["lakehouse_pipeline"]["tasks"]
+    lake = (REPO / ".local" / "lake").resolve()
+    assert "spark/jobs/gold.py --config" in tasks["gold"]["command"]
+    assert tasks["gold"]["command"].endswith("--skip fct_purchases_daily")
+    scala = tasks["gold_scala"]["command"]
+    assert "--class lakehouse.gold.PurchasesDailyJob" in scala
+    assert scala.endswith(
+        f"--silver {lake}/silver/events --gold {lake}/gold/fct_purchases_daily --gold-state {lake}/gold/_state"
+    )
 
 
 def _ancestors(tasks: dict, task_id: str) -> set[str]:
@@ -105,9 +118,7 @@ def test_maintenance_ends_the_pipeline_run_after_every_lake_task(report: dict) -
     assert tasks["maintenance"]["timeout_s"] == 3600
     assert tasks["maintenance"]["upstream"] == ["maintenance_due"]
     assert tasks["maintenance_due"]["type"] == "ShortCircuitOperator"
-    assert tasks["maintenance_due"]["upstream"] == sorted(
-        ["gold_scala", *(t for t in tasks if t.startswith("quality."))]
-    )
+    assert tasks["maintenance_due"]["upstream"] == sorted(t for t in tasks if t.startswith("quality."))
     assert _ancestors(tasks, "maintenance") == set(tasks) - {"maintenance"}
     assert dag["params"] == {"maintenance": False}
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -28,11 +27,13 @@ from confluent_kafka import Consumer, TopicPartition
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from config.catalog import BRONZE_EVENTS, SILVER_METRICS, Table
 from config.settings import Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics, ensure_topic
 from kafka.produce import ProduceRun, produce_events
 from scripts.airflow_local.run_dag import isolation_env
+from scripts.airflow_local.streaming_mode import Stream, table_version, wait_for
 from scripts.packaging.spark_archive import build_archive
 from scripts.reconcile import lake_rows
 from scripts.stack.postgres_server import scratch_database
@@ -70,14 +71,15 @@ def submit_operator(settings: Settings, name: str, airflow_home: Path):
     return spark_operator(settings, job, task_id=name, timeout=timedelta(hours=1))
 
 
-class ClusterStream:
-    """One stream submitted to the cluster exactly as the DAG's standalone runner submits a job."""
+class ClusterStream(Stream):
+    """One stream submitted to the cluster exactly as the DAG's standalone runner submits a job: its process is
+    bash running spark-submit, so a clean stop signals the Python driver under it."""
 
-    def __init__(self, settings: Settings, name: str, log: Path):
+    @classmethod
+    def submit(cls, settings: Settings, name: str, log: Path) -> ClusterStream:
         operator = submit_operator(settings, name, log.parent / "airflow")
-        self.name, self.log = name, log
         with log.open("ab") as out:
-            self.process = subprocess.Popen(
+            process = subprocess.Popen(
                 ["bash", "-c", operator.bash_command],
                 cwd=operator.cwd,
                 env={**os.environ, **operator.env},
@@ -85,31 +87,20 @@ class ClusterStream:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return cls(name, process, log)
 
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            tail = "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
-            raise AssertionError(f"the {self.name} stream exited with {self.process.returncode}:\n{tail}")
-
-    def stop(self) -> int:
-        """SIGTERM to the Python driver (spark-submit's child): it stops the query after its running batch."""
-        if self.process.poll() is None:
-            for driver in psutil.Process(self.process.pid).children(recursive=True):
-                with contextlib.suppress(psutil.Error):  # a Python worker exiting meanwhile
-                    if "python" in driver.name() and f"spark/jobs/{self.name}.py" in " ".join(driver.cmdline()):
-                        driver.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(120)
-            finally:
-                with contextlib.suppress(ProcessLookupError):  # whatever outlived the stop, the test started it
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
+    def drivers(self) -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            with contextlib.suppress(psutil.Error):  # a Python worker exiting meanwhile
+                if "python" in child.name() and f"spark/jobs/{self.name}.py" in " ".join(child.cmdline()):
+                    found.append(child)
+        return found
 
 
-def rows(settings: Settings, layer: str, name: str) -> int:
+def rows(settings: Settings, table: Table) -> int:
     try:
-        return DeltaTable(settings.storage.table_uri(layer, name)).to_pyarrow_dataset().count_rows()
+        return DeltaTable(settings.storage.uri_of(table)).to_pyarrow_dataset().count_rows()
     except TableNotFoundError:
         return 0
 
@@ -133,20 +124,6 @@ def topic_records(settings: Settings) -> int:
         consumer.close()
 
 
-def wait_for(what: str, ready, streams: list[ClusterStream], progress) -> None:
-    """Poll until `ready()`; fail when a stream exits or `progress()` stops changing for STALL_S."""
-    last, since = None, time.monotonic()
-    while not ready():
-        for stream in streams:
-            stream.check_alive()
-        now = progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since > STALL_S:
-            raise AssertionError(f"no progress for {STALL_S} s waiting for {what} (last seen: {last})")
-        time.sleep(1)
-
-
 @pytest.mark.timeout(1800)
 def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twice(cluster, tmp_path: Path) -> None:
     stack, info = cluster
@@ -162,13 +139,19 @@ def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twic
         ensure_topic(settings)
         streams: list[ClusterStream] = []
         try:
-            for name, table in (("bronze", "events"), ("silver", "metrics")):
-                streams.append(ClusterStream(settings, name, tmp_path / f"{name}.log"))
+
+            def alive() -> None:
+                for stream in streams:
+                    stream.check_alive()
+
+            for name, table in (("bronze", BRONZE_EVENTS), ("silver", SILVER_METRICS)):
+                streams.append(ClusterStream.submit(settings, name, tmp_path / f"{name}.log"))
                 wait_for(
                     f"{name}'s first commit",
-                    lambda table=table, layer=name: DeltaTable.is_deltatable(settings.storage.table_uri(layer, table)),
-                    streams,
-                    lambda: tuple(s.log.stat().st_size for s in streams),
+                    lambda table=table: table_version(settings, table) is not None,
+                    alive,
+                    stall_s=STALL_S,
+                    progress=lambda: tuple(s.log.stat().st_size for s in streams),
                 )
 
             produced: list[ProduceRun] = []
@@ -188,8 +171,9 @@ def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twic
             wait_for(
                 "a third of the events on the brokers",
                 lambda: topic_records(settings) >= EVENTS // 3,
-                streams,
-                lambda: topic_records(settings),
+                alive,
+                stall_s=STALL_S,
+                progress=lambda: topic_records(settings),
             )
             first = kill_leader_heaviest(stack, info.bootstrap_servers, topic)
             producing = producer.is_alive()
@@ -198,7 +182,7 @@ def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twic
             assert run.result.ok, run.result
             stack.up()
 
-            backlog = run.manifest["delivered"] - rows(settings, "bronze", "events")
+            backlog = run.manifest["delivered"] - rows(settings, BRONZE_EVENTS)
             second = kill_leader_heaviest(stack, info.bootstrap_servers, topic)
             time.sleep(15)
             stack.up()
@@ -206,8 +190,9 @@ def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twic
             wait_for(
                 "the lake to account for every event sent",
                 lambda: accounted_for(settings, run.manifest),
-                streams,
-                lambda: (rows(settings, "bronze", "events"), rows(settings, "silver", "metrics")),
+                alive,
+                stall_s=STALL_S,
+                progress=lambda: (rows(settings, BRONZE_EVENTS), rows(settings, SILVER_METRICS)),
             )
         finally:
             codes = {stream.name: stream.stop() for stream in reversed(streams)}

@@ -3,10 +3,7 @@ exception, not only `exit code 127`) and the path of its full log, which exists 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ import yaml
 from scripts.packaging.spark_archive import build_archive
 from scripts.stack.postgres_server import scratch_database
 from scripts.stack.services import StackInfo
+from tests.e2e.pipeline_run import run_dag
 
 REPO = Path(__file__).resolve().parents[2]
 MISSING = "/nonexistent/spark/bin/spark-submit"
@@ -36,31 +34,14 @@ def test_a_missing_spark_submit_fails_the_run_with_the_cause_and_the_log_path(st
     config = broken_config(tmp_path)
     home = tmp_path / "airflow"
     with scratch_database(stack.postgres_dsn) as dsn:
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(REPO),
+        isolation = {
             "LAKEHOUSE_POSTGRES_DSN": dsn,
             "LAKEHOUSE_TOPIC": "e2e-never-read",
             "LAKEHOUSE_LAKE_URI": str(tmp_path / "lake"),
             "LAKEHOUSE_CHECKPOINT_URI": str(tmp_path / "lake" / "_checkpoints"),
         }
         build_archive(REPO / ".local" / "dist" / "lakehouse.zip")
-        run = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "scripts.airflow_local.run_dag",
-                "--config",
-                str(config),
-                "--airflow-home",
-                str(home),
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        run = run_dag(config, home, isolation)
     output = run.stdout + run.stderr
     assert run.returncode != 0, output
     assert "bronze: failed in" in run.stdout, run.stdout

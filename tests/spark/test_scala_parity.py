@@ -90,3 +90,29 @@ def test_scala_job_matches_pyspark_row_for_row(
     changed = set(late[1]) ^ set(full[1])
     assert len(changed) == 2 and all(repr(date.fromisoformat(day)) in row for row in changed), changed
     assert _table(spark, scala_mart) == late
+
+
+def test_scala_job_in_the_dags_mode_builds_the_mart_at_golds_recorded_version(
+    spark: SparkSession, spark_settings: Settings, jar: Path, tmp_path: Path
+) -> None:
+    """--gold-state, as the DAG runs it: silver read at the version gold's state row records (not silver's latest),
+    and on the next run only the days with purchases committed since."""
+    tables = build_silver(spark, tmp_path / "lake", EVENTS, SEED + 1)
+    silver = tables["silver"]
+    python_gold = GoldPaths(silver, str(tmp_path / "gold_python"))
+    scala_mart = str(tmp_path / "gold_scala" / MART)
+    dag_args = ["--silver", silver, "--gold", scala_mart, "--gold-state", python_gold.state]
+
+    refresh_gold(spark, python_gold, full_refresh=True)
+    reference = _table(spark, python_gold.mart(MART))
+    payload, day = _late_purchase(spark, silver)
+    append_batch(spark, tables, [payload], batch_id=1)  # after gold's run: the Scala job must not read it yet
+    output, _ = submit(spark_settings, dag_args)
+    assert "full refresh" in output
+    assert _table(spark, scala_mart)[:2] == reference[:2]
+
+    result = refresh_gold(spark, python_gold)
+    assert result.plan.mode == "incremental" and result.recomputed[MART] == 1
+    output, _ = submit(spark_settings, dag_args)
+    assert f"1 day(s) {day}..{day} with new purchases" in output
+    assert _table(spark, scala_mart)[:2] == _table(spark, python_gold.mart(MART))[:2]

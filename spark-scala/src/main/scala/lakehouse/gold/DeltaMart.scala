@@ -21,10 +21,16 @@ object DeltaMart {
       Properties.foldLeft(builder) { case (b, (name, value)) => b.property(name, value) }.execute()
     }
 
-  def overwrite(mart: DataFrame, uri: String): Unit =
-    mart.write.format("delta").mode("overwrite").save(uri)
+  /** Replace the whole mart; `metadata` is recorded as the commit's userMetadata. */
+  def overwrite(mart: DataFrame, uri: String, metadata: Option[String] = None): Unit =
+    writer(mart, metadata).save(uri)
 
   /** Atomically replace the rows matching `predicate`; matching days with no new rows disappear. */
-  def replaceWhere(mart: DataFrame, uri: String, predicate: String): Unit =
-    mart.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(uri)
+  def replaceWhere(mart: DataFrame, uri: String, predicate: String, metadata: Option[String] = None): Unit =
+    writer(mart, metadata).option("replaceWhere", predicate).save(uri)
+
+  private def writer(mart: DataFrame, metadata: Option[String]) = {
+    val write = mart.write.format("delta").mode("overwrite")
+    metadata.fold(write)(text => write.option("userMetadata", text))
+  }
 }

@@ -11,20 +11,25 @@ final case class JobArgs(
     gold: String,
     fromDate: Option[LocalDate] = None,
     toDate: Option[LocalDate] = None,
-    fullRefresh: Boolean = false
+    fullRefresh: Boolean = false,
+    goldState: Option[String] = None
 )
 
 object JobArgs {
   val Usage: String =
     """Usage: spark-submit --class lakehouse.gold.PurchasesDailyJob lakehouse-gold.jar
       |         --silver PATH --gold PATH [--from-date YYYY-MM-DD] [--to-date YYYY-MM-DD] [--full-refresh]
+      |         [--gold-state PATH]
       |
       |Rebuild fct_purchases_daily at --gold from the silver events Delta table at --silver.
       |  --from-date, --to-date  recompute exactly these UTC days (inclusive; an omitted bound is open);
       |                          without either, every day present in silver is recomputed
-      |  --full-refresh          overwrite the whole mart from all of silver (no date bounds allowed)""".stripMargin
+      |  --full-refresh          overwrite the whole mart from all of silver (no date bounds allowed)
+      |  --gold-state PATH       the DAG's mode: read silver at the version gold's state table (gold/_state)
+      |                          records, and recompute only the days with purchases committed to silver
+      |                          since the version this mart was last built from (in full the first time)""".stripMargin
 
-  private val Valued = Set("--silver", "--gold", "--from-date", "--to-date")
+  private val Valued = Set("--silver", "--gold", "--from-date", "--to-date", "--gold-state")
 
   /** The parsed arguments, or a message naming the argument that was missing or wrong. */
   def parse(args: Seq[String]): Either[String, JobArgs] =
@@ -55,7 +60,13 @@ object JobArgs {
       from <- date(values, "--from-date")
       to <- date(values, "--to-date")
       _ <- checkRange(from, to, fullRefresh)
-    } yield JobArgs(silver, gold, from, to, fullRefresh)
+      state = values.get("--gold-state")
+      _ <- Either.cond(
+        state.isEmpty || (from.isEmpty && to.isEmpty),
+        (),
+        "--gold-state chooses the days itself (those silver changed since the last run); drop --from-date/--to-date"
+      )
+    } yield JobArgs(silver, gold, from, to, fullRefresh, state)
   }
 
   private def date(values: Map[String, String], name: String): Either[String, Option[LocalDate]] =

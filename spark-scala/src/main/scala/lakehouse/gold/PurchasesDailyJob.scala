@@ -5,15 +5,16 @@ import java.time.LocalDate
 
 import io.delta.tables.DeltaTable
 import org.apache.spark.sql.{DataFrame, SparkSession}
-import org.apache.spark.sql.functions.{max, min}
+import org.apache.spark.sql.functions.{col, max, min}
 
 /** What a run did: the silver version it read, the days it rewrote and the mart rows now in those days. */
 final case class RunSummary(silverVersion: Long, scope: Scope, rows: Long, seconds: Double) {
   override def toString: String = {
     val what = scope match {
       case Scope.AllDays => "full refresh"
-      case Scope.NoDays => "silver is empty, nothing rewritten"
+      case Scope.NoDays => "no new purchase days, nothing rewritten"
       case days: Scope.Days => days.toString
+      case days: Scope.DayList => days.toString
     }
     f"fct_purchases_daily: silver version $silverVersion, $what, $rows rows in ${seconds}%.2fs"
   }
@@ -54,38 +55,77 @@ object PurchasesDailyJob {
       case Right(jobArgs) => run(spark, jobArgs)
     }
 
-  /** Pin silver's current version, recompute the requested days from it and replace exactly those in gold. */
+  /** Pin silver's version (its current one, or the one gold's state records), work out the days to recompute,
+    * recompute them from that version and replace exactly those in gold. */
   def run(spark: SparkSession, args: JobArgs): RunSummary = {
     val started = System.nanoTime()
-    val version = silverVersion(spark, args.silver)
+    requireSilver(spark, args.silver)
+    val target = args.goldState.map(SilverPosition.ofGoldState(spark, _))
+    val version = target.fold(silverVersion(spark, args.silver))(_.version)
     val silver = spark.read.format("delta").option("versionAsOf", version).load(args.silver)
-    val scope = Scope.of(args, dayBounds(silver))
-    val source = scope match {
-      case days: Scope.Days => silver.where(days.predicate(Key))
-      case _ => silver
+    val scope = target.fold(Scope.of(args, dayBounds(silver)))(scopeSince(spark, args, _))
+    val predicate = scope match {
+      case days: Scope.Days => Some(days.predicate(Key))
+      case days: Scope.DayList => Some(days.predicate(Key))
+      case _ => None
     }
-    val mart = GoldMarts.purchasesDaily(source)
+    val mart = GoldMarts.purchasesDaily(predicate.fold(silver)(silver.where))
     DeltaMart.createIfMissing(spark, args.gold, mart.schema, Key)
+    val metadata = target.map(SilverPosition.metadata)
     val gold = () => spark.read.format("delta").load(args.gold)
-    val rows = scope match {
-      case Scope.AllDays =>
-        DeltaMart.overwrite(mart, args.gold)
+    val rows = (scope, predicate) match {
+      case (Scope.AllDays, _) =>
+        DeltaMart.overwrite(mart, args.gold, metadata)
         gold().count()
-      case days: Scope.Days =>
-        DeltaMart.replaceWhere(mart, args.gold, days.predicate(Key))
-        gold().where(days.predicate(Key)).count()
-      case Scope.NoDays => 0L
+      case (_, Some(where)) =>
+        DeltaMart.replaceWhere(mart, args.gold, where, metadata)
+        gold().where(where).count()
+      case _ => 0L
     }
     RunSummary(version, scope, rows, (System.nanoTime() - started) / 1e9)
   }
 
-  private def silverVersion(spark: SparkSession, uri: String): Long = {
+  /** With --gold-state: in full when the mart has no position from this silver table (first run, a replaced
+    * silver, --full-refresh) or silver's change feed since it is gone (vacuumed); else the days with purchases
+    * committed to silver after the mart's position, up to the target. */
+  private def scopeSince(spark: SparkSession, args: JobArgs, target: SilverPosition): Scope =
+    SilverPosition.ofMart(spark, args.gold).filter(_ => !args.fullRefresh) match {
+      case Some(last) if last == target => Scope.NoDays
+      case Some(last) if last.tableId == target.tableId && last.version < target.version =>
+        purchaseDays(spark, args.silver, last.version + 1, target.version) match {
+          case Some(Seq()) => Scope.NoDays
+          case Some(days) => Scope.DayList(days)
+          case None => Scope.AllDays
+        }
+      case _ => Scope.AllDays
+    }
+
+  /** The event_date of every purchase silver's change feed inserted in versions from..to, or None when the feed
+    * cannot be read for that range (a full rebuild is then the exact answer). */
+  private def purchaseDays(spark: SparkSession, silver: String, from: Long, to: Long): Option[Seq[LocalDate]] =
+    try {
+      val feed = spark.read.format("delta").option("readChangeFeed", "true")
+        .option("startingVersion", from).option("endingVersion", to).load(silver)
+      Some(
+        feed.where(col("_change_type") === "insert" && col("event_type") === GoldMarts.Purchase)
+          .select(Key).distinct().collect().toSeq.filterNot(_.isNullAt(0)).map(_.getDate(0).toLocalDate)
+      )
+    } catch {
+      case e: org.apache.spark.sql.AnalysisException =>
+        val cause = e.getMessage.split("\n").head
+        System.err.println(
+          s"silver's change feed for versions $from..$to cannot be read ($cause); rebuilding fct_purchases_daily in full")
+        None
+    }
+
+  private def requireSilver(spark: SparkSession, uri: String): Unit =
     if (!DeltaTable.isDeltaTable(spark, uri))
       throw new IllegalArgumentException(
         s"no silver Delta table at $uri (--silver): run the silver job first (python -m spark.jobs.silver) " +
           "or pass the path of the silver events table")
+
+  private def silverVersion(spark: SparkSession, uri: String): Long =
     DeltaTable.forPath(spark, uri).history(1).select("version").head().getLong(0)
-  }
 
   /** Silver's first and last event_date, or None when it has no rows. */
   private def dayBounds(silver: DataFrame): Option[(LocalDate, LocalDate)] = {

@@ -23,6 +23,17 @@ object Scope {
     override def toString: String = s"days ${from.getOrElse("(open)")}..${to.getOrElse("(open)")}"
   }
 
+  /** Exactly these UTC days: those with purchases committed to silver since the mart's last build. */
+  final case class DayList(days: Seq[LocalDate]) extends Scope {
+    require(days.nonEmpty, "a day list needs at least one day")
+
+    private val ordered = days.sortWith(_.isBefore(_))
+
+    def predicate(column: String): String = ordered.map(d => s"DATE'$d'").mkString(s"$column IN (", ", ", ")")
+
+    override def toString: String = s"${days.size} day(s) ${ordered.head}..${ordered.last} with new purchases"
+  }
+
   /** The scope the arguments ask for; with neither bound nor full refresh, silver's first..last day. */
   def of(args: JobArgs, silverDays: => Option[(LocalDate, LocalDate)]): Scope =
     if (args.fullRefresh) AllDays
