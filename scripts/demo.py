@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         "verdict": "pass" if verdict else "fail",
     }
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    (DEMO_DIR / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (DEMO_DIR / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     report = write_report(
         settings, DEMO_DIR / "report.html", summary=DEMO_DIR / "summary.json", airflow_home=airflow_home
     )

@@ -31,6 +31,7 @@ from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka.admin import ensure_topic
 from scripts.airflow_local.run_dag import ROOT
 from scripts.airflow_local.services import AirflowServices, start_services
+from scripts.packaging.spark_archive import build_archive
 from scripts.reconcile import lake_rows
 from scripts.stack.processes import spawn_detached
 
@@ -177,10 +178,10 @@ def streaming_mode(
     poll_s: int = 5,
     stall_s: float = 600,
 ) -> Iterator[StreamingMode]:
-    """Start bronze, then silver once bronze's table exists, then Airflow's components; stop all of them on exit
-    (streams first, so no commit lands after Airflow's last look). `isolation` holds the LAKEHOUSE_* variables
-    naming this run's topic, lake and database; they are in this process's environment for the block too, since
-    settings read the database's DSN from it at each use."""
+    """Build the code archive the DAG's Spark tasks run, start bronze, then silver once bronze's table exists, then
+    Airflow's components; stop all of them on exit (streams first, so no commit lands after Airflow's last look).
+    `isolation` holds the LAKEHOUSE_* variables naming this run's topic, lake and database; they are in this
+    process's environment for the block too, since settings read the database's DSN from it at each use."""
     with environment(isolation):
         config = streaming_config(run_dir / "config.yml", processing_time_s=processing_time_s, poll_s=poll_s)
         settings = load_settings(config)
@@ -189,6 +190,7 @@ def streaming_mode(
         logs = run_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         ensure_topic(settings)  # bronze's Kafka source fails on a topic that does not exist yet
+        build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)  # the DAG's Spark tasks import it
         mode = StreamingMode(settings, config, run_dir, [])
         try:
             for name, ready in (("bronze", BRONZE_EVENTS), ("silver", SILVER_METRICS)):

@@ -35,7 +35,6 @@ from kafka.admin import delete_topics
 from kafka.produce import produce_events
 from scripts.airflow_local.run_dag import ROOT, isolation_env
 from scripts.airflow_local.streaming_mode import StreamingMode, airflow_time, streaming_mode, wait_until_published
-from scripts.packaging.spark_archive import build_archive
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.report.compute import freshness
 from scripts.stack.postgres_server import scratch_database
@@ -110,7 +109,6 @@ def run_bench(
 ) -> dict[str, Any]:
     """One streaming-mode run on a fresh topic, lake and database; the measured and reconciled result."""
     topic = f"bench-freshness-{uuid.uuid4().hex[:10]}"
-    build_archive(ROOT / settings.airflow.runner.artifacts.archive_uri)
     with scratch_database(settings.postgres_dsn(), "bench_freshness") as dsn:
         isolation = isolation_env(run_dir, topic, dsn)
         try:

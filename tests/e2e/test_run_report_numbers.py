@@ -54,7 +54,7 @@ def demo_summary(run: PipelineRun, path: Path) -> Path:
         "revenue": verdict,
         "verdict": "pass" if all(ok for *_, ok in checks) else "fail",
     }
-    path.write_text(json.dumps(summary), encoding="utf-8")
+    path.write_text(json.dumps(summary, default=str), encoding="utf-8")
     return path
 
 
