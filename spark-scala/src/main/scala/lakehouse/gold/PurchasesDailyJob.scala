@@ -101,7 +101,8 @@ object PurchasesDailyJob {
     }
 
   /** The event_date of every purchase silver's change feed inserted in versions from..to, or None when the feed
-    * cannot be read for that range (a full rebuild is then the exact answer). */
+    * cannot be read for that range: its change data expired from the log, or the files it names were vacuumed
+    * (OPTIMIZE then VACUUM). A full rebuild at the target version is then the exact answer. */
   private def purchaseDays(spark: SparkSession, silver: String, from: Long, to: Long): Option[Seq[LocalDate]] =
     try {
       val feed = spark.read.format("delta").option("readChangeFeed", "true")
@@ -111,11 +112,19 @@ object PurchasesDailyJob {
           .select(Key).distinct().collect().toSeq.filterNot(_.isNullAt(0)).map(_.getDate(0).toLocalDate)
       )
     } catch {
-      case e: org.apache.spark.sql.AnalysisException =>
-        val cause = e.getMessage.split("\n").head
+      case e: Exception if e.isInstanceOf[org.apache.spark.sql.AnalysisException] || filesGone(e) =>
+        val cause = Option(e.getMessage).fold(e.getClass.getName)(_.split("\n").head.take(400))
         System.err.println(
           s"silver's change feed for versions $from..$to cannot be read ($cause); rebuilding fct_purchases_daily in full")
         None
+    }
+
+  /** A read failed because files the Delta log names are gone (FileNotFoundException somewhere in its causes;
+    * Spark 4 says FAILED_READ_FILE.FILE_NOT_EXIST): any other failure is not the feed's age and propagates. */
+  private def filesGone(e: Throwable): Boolean =
+    Iterator.iterate(e)(_.getCause).takeWhile(_ != null).take(16).exists {
+      case _: java.io.FileNotFoundException => true
+      case t => Option(t.getMessage).exists(m => m.contains("FILE_NOT_EXIST") || m.contains("FileNotFoundException"))
     }
 
   private def requireSilver(spark: SparkSession, uri: String): Unit =

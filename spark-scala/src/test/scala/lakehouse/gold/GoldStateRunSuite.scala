@@ -99,6 +99,28 @@ class GoldStateRunSuite extends AnyFunSuite with SparkSuite {
     assert(goldRows().map(_.getLong(1)) == Seq(2L, 1L))
   }
 
+  test("silver's change data vacuumed away since the position: the mart is rebuilt in full at the state's version") {
+    val at = runFromState().silverVersion
+    val extra = Seq(
+      Seq(event(6, "2024-03-05 10:00:00", "u6", "purchase", "p2", "1.00", 1)),
+      Seq(event(7, "2024-03-05 11:00:00", "u7", "purchase", "p2", "2.00", 1))
+    )
+    extra.foreach(append)
+    spark.sql(s"OPTIMIZE delta.`$silver`") // the two files of 2024-03-05 become one; VACUUM deletes the originals
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try spark.sql(s"VACUUM delta.`$silver` RETAIN 0 HOURS")
+    finally spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+    val target = DeltaTable.forPath(spark, silver).history(1).select("version").head().getLong(0)
+    recordGold(target)
+    val feed = spark.read.format("delta").option("readChangeFeed", "true")
+      .option("startingVersion", at + 1).option("endingVersion", target).load(silver)
+    intercept[Exception](feed.collect()) // the premise: the feed since the position names deleted files
+    val summary = runFromState()
+    assert(summary.scope == Scope.AllDays && summary.silverVersion == target)
+    assert(goldRows().last == Row(day("2024-03-05"), 2L, 2L, gbp("3.00"), 2L))
+    assert(SilverPosition.ofMart(spark, gold).contains(SilverPosition(silverId, target)))
+  }
+
   test("--gold-state chooses its days: a date bound with it is refused") {
     val refused = JobArgs.parse(Seq("--silver", silver, "--gold", gold, "--gold-state", state, "--to-date", "2024-03-01"))
     assert(refused.left.exists(_.contains("--gold-state chooses the days itself")))
