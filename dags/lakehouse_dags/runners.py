@@ -157,7 +157,8 @@ def local_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **
 
 def standalone_operator(settings: Settings, runner: RunnerSettings, job: SparkJob, **task: Any) -> Any:
     """BashOperator running spark-submit (client mode) against a standalone master: executors are the workers'
-    processes, sized by airflow.runner.standalone, and get the archive, the jars and the config file shipped."""
+    processes, sized by airflow.runner.standalone, and get the archive, the jars and the config file shipped. The
+    driver keeps its UI (a local driver's is off), so the master UI's application links lead to it."""
     standalone = _section(settings, runner)
     key, master = (
         ("airflow.runner.standalone.master", standalone.master)
@@ -171,6 +172,7 @@ def standalone_operator(settings: Settings, runner: RunnerSettings, job: SparkJo
         "spark.executor.memory": standalone.executor_memory,
         "spark.executor.cores": str(standalone.executor_cores),
         "spark.cores.max": str(standalone.max_cores),
+        "spark.ui.enabled": "true",
     }
     return _spark_submit_operator(
         settings, runner, job, standalone, master=master, cluster_conf=cluster_conf, ship_config=True, **task
@@ -235,6 +237,13 @@ def _spark_submit_operator(
         argv += ["--class", resolved.main_class]
     argv += [resolved.file, *resolved.args]
     command = shlex.join(argv)
+    if resolved.main_class:
+        command = _when_file_exists(
+            resolved.file,
+            f"error: no jar at {resolved.file} ({ARTIFACTS}.jar_uri in {settings.source}): "
+            "run `make scala-build` (spark-submit would only say it cannot load the main class)",
+            command,
+        )
     if jars_dir and not jars:
         command = (
             shlex.join(["echo", f"error: no jars in {jars_dir} ({jars_key} in {settings.source}): run `make jars`"])
@@ -248,6 +257,13 @@ def _spark_submit_operator(
         append_env=True,
         **task,
     )
+
+
+def _when_file_exists(path: str, error: str, command: str) -> str:
+    """`command`, run only when `path` exists when the task runs (it may be built after the DAG was parsed), else
+    `error` on stderr and exit 1; the command stays whole on the last line."""
+    check = f"if [ ! -f {shlex.quote(path)} ]; then {shlex.join(['echo', error])} >&2; exit 1; fi"
+    return f"{check}\n{command}"
 
 
 DATABRICKS_CODE = ("dbfs:/", "/Volumes/", "/Workspace/", "abfss://", "s3://", "gs://")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def test_standalone_spark_submit_ships_archive_jars_and_config_to_the_cluster(wr
         "spark.executor.cores": "2",
     }
     assert conf["spark.cores.max"] == "6" and conf["spark.sql.shuffle.partitions"] == "7"
+    assert conf["spark.ui.enabled"] == "true", "the master UI's application link must lead to the driver's UI"
     shipped = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i] in ("--py-files", "--files", "--jars")}
     assert shipped == {
         "--py-files": "/opt/lh/dist/lakehouse.zip",
@@ -104,9 +106,28 @@ def test_standalone_spark_submit_ships_archive_jars_and_config_to_the_cluster(wr
 
 def test_standalone_jar_job_runs_on_the_cluster_with_its_class(write_config) -> None:
     op = build(write_config("standalone", _with_jar), "gold_scala", ("--lake", "/lake"), "lakehouse.gold.Job")
-    argv = shlex.split(op.bash_command)
+    argv = shlex.split(op.bash_command.splitlines()[-1])
     assert argv[1:3] == ["--master", "spark://10.0.0.5:7077"]
     assert argv[-5:] == ["--class", "lakehouse.gold.Job", "/opt/lh/gold.jar", "--lake", "/lake"]
+
+
+def test_a_missing_jar_fails_the_task_naming_the_key_and_the_build_command(write_config, tmp_path: Path) -> None:
+    """spark-submit given a missing jar only warns and then cannot load the class; the task says what to do."""
+    jar = tmp_path / "gold.jar"
+
+    def edit(data) -> None:
+        _with_jar(data)
+        data["airflow"]["runner"]["artifacts"]["jar_uri"] = str(jar)
+        data["airflow"]["runner"]["standalone"]["spark_submit"] = "/bin/echo"
+
+    op = build(write_config("standalone", edit), "gold_scala", ("--lake", "/lake"), "lakehouse.gold.Job")
+    missing = subprocess.run(["bash", "-c", op.bash_command], capture_output=True, text=True, check=False)
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert f"error: no jar at {jar} (airflow.runner.artifacts.jar_uri in " in missing.stderr
+    assert "make scala-build" in missing.stderr
+    jar.write_text("x")
+    present = subprocess.run(["bash", "-c", op.bash_command], capture_output=True, text=True, check=False)
+    assert present.returncode == 0 and present.stdout.split()[-3:] == [str(jar), "--lake", "/lake"]
 
 
 def test_standalone_master_must_be_a_spark_url(write_config) -> None:
