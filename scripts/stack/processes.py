@@ -64,9 +64,23 @@ def ensure_ports_free(service: str, ports: Sequence[Port], source: str) -> None:
         if port_in_use(port.number):
             raise StackError(
                 f"cannot start {service}: port {port.number} on 127.0.0.1 is already in use by another "
-                f"process (set by {port.key} in {source}, default from ${port.env_var}); stop that process, "
-                f"or pick a free port, e.g. `export {port.env_var}=<free port>`, and run again"
+                f"process; {port_advice(port, source)}"
             )
+
+
+def port_advice(port: Port, source: str) -> str:
+    """Where to change the port: its environment variable when the config reads one there (config/local.yml
+    does), else the key itself (config/local-cluster.yml sets literal ports)."""
+    try:
+        text = Path(source).read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if f"${{{port.env_var}" in text:
+        return (
+            f"it is set by {port.key} in {source}, default from ${port.env_var}: stop that process, or pick a "
+            f"free port, e.g. `export {port.env_var}=<free port>`, and run again"
+        )
+    return f"it is set by {port.key} in {source}: stop that process, or set a free port there, and run again"
 
 
 def log_tail(log_file: Path, lines: int = 15) -> str:

@@ -18,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from config.settings import Settings, load_settings
 from scripts.stack.kafka_broker import SECRET_ENV
-from scripts.stack.processes import port_answers
+from scripts.stack.processes import Port, port_advice, port_answers
 from scripts.stack.services import Stack, StackError, StackInfo, main
 
 pytestmark = pytest.mark.integration
@@ -103,6 +103,16 @@ def test_taken_port_is_named_and_nothing_starts(tmp_path, monkeypatch, capsys):
     assert err.startswith("error: cannot start postgres: port ") and "Traceback" not in err
     assert not stack.kafka.pid_file.path.exists() and not stack.postgres.pid_file.path.exists()
     assert not port_answers(settings.stack.kafka.port)
+
+
+@pytest.mark.parametrize("config", ["local.yml", "local-cluster.yml"])
+def test_a_taken_port_names_what_the_config_reads_it_from(config: str) -> None:
+    """config/local.yml reads each port from an environment variable; the cluster config sets literal ports, where
+    exporting the variable would change nothing."""
+    source = str(Path(__file__).resolve().parents[2] / "config" / config)
+    advice = port_advice(Port(9092, "stack.kafka.port", "LAKEHOUSE_KAFKA_PORT"), source)
+    assert f"stack.kafka.port in {source}" in advice
+    assert ("export LAKEHOUSE_KAFKA_PORT=<free port>" in advice) == (config == "local.yml")
 
 
 def test_pid_file_is_kept_when_its_port_is_taken(tmp_path, monkeypatch):
