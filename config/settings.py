@@ -327,7 +327,7 @@ class AirflowSettings:
     mode: Literal["batch", "streaming"] = "batch"
     dagrun_timeout_s: int = 14400
     deadline_s: int | None = 7200
-    silver_poll_s: int = 30
+    stream_poll_s: int = 30
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,13 @@ SUMMARIES = {
     ),
     "streaming": (
         "Bronze and silver stream continuously outside Airflow (`--trigger continuous`). The triggerer polls "
-        "silver's Delta version every `airflow.silver_poll_s` and records an asset event when rows were "
-        "committed; each event runs gold, the serving load and the quality checks. The DAG also runs on each tick "
+        "both tables' Delta versions every `airflow.stream_poll_s` and records an asset event when a stream "
+        "committed rows; silver's events run gold, the serving load and the quality checks (bronze's are recorded "
+        "and listed with the run that consumed them, but start no run). The DAG also runs on each tick "
         "of `airflow.maintenance_schedule`, and those runs (or one whose `maintenance` param is true) end with "
         "OPTIMIZE/VACUUM. One run at a time: events during a run queue one more. No new runs while data arrives "
         f"means a stopped stream: its own log says why {see('streams')}.",
-        ("airflow.silver_poll_s", "airflow.maintenance_schedule"),
+        ("airflow.stream_poll_s", "airflow.maintenance_schedule"),
     ),
 }
 
@@ -60,9 +61,9 @@ ON_FAILURE = f"""
 
 
 def check_run_limits(settings: Settings) -> None:
-    """The run timeout, deadline and silver poll interval are positive, and the deadline comes before the timeout."""
+    """The run timeout, deadline and streams' poll interval are positive, and the deadline comes before the timeout."""
     af = airflow_settings(settings)
-    for key in ("dagrun_timeout_s", "deadline_s", "silver_poll_s"):
+    for key in ("dagrun_timeout_s", "deadline_s", "stream_poll_s"):
         value = getattr(af, key)
         if value is not None and value <= 0:
             raise ConfigError(f"{settings.source}: key 'airflow.{key}' is {value}; expected seconds > 0")

@@ -57,7 +57,7 @@ def streaming_config(out: Path, *, processing_time_s: int, poll_s: int, base: Pa
     raw = yaml.safe_load(base.read_text(encoding="utf-8"))
     raw["spark"]["stream"].update(trigger="continuous", processing_time=f"{processing_time_s} seconds")
     raw["airflow"].update(
-        mode="streaming", silver_poll_s=poll_s, start_date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        mode="streaming", stream_poll_s=poll_s, start_date=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")

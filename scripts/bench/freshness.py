@@ -155,7 +155,7 @@ def run_bench(
         "duration_s": duration_s,
         "warmup_s": warmup_s,
         "trigger_s": trigger_s,
-        "silver_poll_s": poll_s,
+        "stream_poll_s": poll_s,
         "dag_runs": len(runs),
         "asset_triggered_runs": sum(r["run_type"] == "asset_triggered" for r in runs),
         "publishing_run": run["run_id"],
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "--warmup", type=float, default=60, help="seconds of production before, not measured: JIT, first batches"
     )
     parser.add_argument("--trigger-s", type=int, default=5, help="the streams' processing-time trigger (default 5)")
-    parser.add_argument("--poll-s", type=int, default=5, help="airflow.silver_poll_s (default 5)")
+    parser.add_argument("--poll-s", type=int, default=5, help="airflow.stream_poll_s (default 5)")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
     settings = load_settings(DEFAULT_CONFIG)

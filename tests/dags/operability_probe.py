@@ -1,15 +1,17 @@
 """Code run in a fresh interpreter: each DAG's operator-facing arguments, its serialized form and task graph."""
 
 OPERABILITY_REPORT = """
-import json
+import itertools, json
+from airflow.assets.evaluation import AssetEvaluator
 from airflow.dag_processing.dagbag import DagBag
+from airflow.serialization.definitions.assets import SerializedAssetUniqueKey
 from airflow.serialization.serialized_objects import DagSerialization
 
 folder = {folder!r}
 bag = DagBag(dag_folder=folder, bundle_path=folder)
 report = {{"errors": dict(bag.import_errors), "dags": {{}}}}
 for dag in bag.dags.values():
-    DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    serialized = DagSerialization.from_dict(DagSerialization.to_dict(dag))
     deadlines = [
         {{
             "reference": type(d.reference).__name__,
@@ -28,11 +30,21 @@ for dag in bag.dags.values():
         if hasattr(asset, "objects"):
             pending += list(asset.objects)
             continue
-        assets.append({{
-                "name": asset.name,
-                "uri": asset.uri,
-                "watchers": [[w.name, *w.trigger.serialize()] for w in asset.watchers],
-            }})
+        entry = {{
+            "name": asset.name,
+            "uri": asset.uri,
+            "watchers": [[w.name, *w.trigger.serialize()] for w in asset.watchers],
+        }}
+        if entry not in assets:
+            assets.append(entry)
+    # Which sets of assets with new events start a run, as the scheduler evaluates the serialized condition.
+    scheduled = getattr(serialized.timetable, "asset_condition", None)
+    keys = {{key.name: key for key, _ in scheduled.iter_assets()}} if scheduled is not None else {{}}
+    starts_run = [
+        [sorted(names), AssetEvaluator(None).run(scheduled, {{keys[n]: n in names for n in keys}})]
+        for size in range(len(keys) + 1)
+        for names in itertools.combinations(sorted(keys), size)
+    ] if keys else []
     report["dags"][dag.dag_id] = {{
         "doc_md": dag.doc_md,
         "tags": sorted(dag.tags),
@@ -41,7 +53,8 @@ for dag in bag.dags.values():
         "max_active_runs": dag.max_active_runs,
         "timetable": type(timetable).__name__,
         "cron": getattr(getattr(timetable, "timetable", None), "expression", None),
-        "assets": assets,
+        "assets": sorted(assets, key=lambda a: a["name"]),
+        "starts_run": starts_run,
         "tasks": {{
             t.task_id: {{
                 "type": type(t).__name__,

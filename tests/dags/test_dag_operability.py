@@ -69,7 +69,7 @@ def test_doc_md_names_the_config_values_and_the_runbook_sections_that_exist(repo
     assert "- `airflow.deadline_s`: `null`" in doc
     assert "- `airflow.runner.kind`: `local`" in doc
     assert ("`airflow.schedule`: `@daily`" in doc) == (mode == "batch")
-    assert ("`airflow.silver_poll_s`: `30`" in doc) == (mode == "streaming")
+    assert ("`airflow.stream_poll_s`: `30`" in doc) == (mode == "streaming")
     assert "**A task failed.**" in doc and "LAKEHOUSE DEADLINE MISSED" in doc and "without retries" in doc
     from lakehouse_dags.operability import RUNBOOK_SECTIONS
 
@@ -93,7 +93,7 @@ def _edit(**changes):
     [
         ({"deadline_s": 7200, "dagrun_timeout_s": 3600}, "key 'airflow.deadline_s' is 7200, not below"),
         ({"dagrun_timeout_s": 0}, "key 'airflow.dagrun_timeout_s' is 0; expected seconds > 0"),
-        ({"silver_poll_s": -5}, "key 'airflow.silver_poll_s' is -5; expected seconds > 0"),
+        ({"stream_poll_s": -5}, "key 'airflow.stream_poll_s' is -5; expected seconds > 0"),
         ({"deadline_s": "soon"}, "key 'airflow.deadline_s' must be an integer"),
         ({"mode": "stream"}, "key 'airflow.mode' is 'stream'; expected one of batch, streaming"),
     ],

@@ -30,17 +30,24 @@ def test_streaming_dag_runs_on_silver_commits_and_the_maintenance_cron(reports) 
     assert dag["cron"] == "0 3 * * 0"
     assert dag["assets"] == [
         {
-            "name": "silver.events",
-            "uri": f"file://{LAKE}/silver/events",
+            "name": f"{layer}.events",
+            "uri": f"file://{LAKE}/{layer}/events",
             "watchers": [
                 [
-                    "silver_events_commits",
+                    f"{layer}_events_commits",
                     "lakehouse_dags.triggers.DeltaCommitTrigger",
-                    {"uri": f"{LAKE}/silver/events", "poll_s": 30},
+                    {"uri": f"{LAKE}/{layer}/events", "poll_s": 30},
                 ]
             ],
         }
+        for layer in ("bronze", "silver")
     ]
+    assert dag["starts_run"] == [
+        [[], False],
+        [["bronze.events"], False],
+        [["silver.events"], True],
+        [["bronze.events", "silver.events"], True],
+    ], "silver's commits, and only they, start a run; bronze's are watched (recorded) without starting one"
     batch = reports("batch")["dags"]["lakehouse_pipeline"]["tasks"]
     assert f"file://{LAKE}/silver/events" in batch["silver"]["outlets"], "both modes name silver.events alike"
 

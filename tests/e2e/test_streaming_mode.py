@@ -1,6 +1,6 @@
 """Streaming mode for real: bronze and silver run as continuous streams, and Airflow's own scheduler, triggerer,
-DAG processor and api-server run lakehouse_streaming from silver's asset events (the DeltaCommitTrigger watcher),
-until what PostgreSQL serves reconciles with what the producer sent."""
+DAG processor and api-server run lakehouse_streaming from silver's asset events (DeltaCommitTrigger watchers record
+bronze's commits too), until what PostgreSQL serves reconciles with what the producer sent."""
 
 from __future__ import annotations
 
@@ -26,15 +26,30 @@ REPO = Path(__file__).resolve().parents[2]
 EVENTS = 1_500
 
 
-def watcher_events(airflow_db: Path) -> list[dict]:
-    """The payloads of the silver asset's events that the triggerer's watcher recorded (no task emits them)."""
+def watcher_events(airflow_db: Path, asset: str) -> list[dict]:
+    """The payloads of an asset's events that the triggerer's watcher recorded (no task emits them)."""
     with closing(sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True)) as db:
         rows = db.execute(
             "select e.extra from asset_event e join asset a on a.id = e.asset_id "
-            "where a.name = 'silver.events' and e.source_task_id is null order by e.id"
+            "where a.name = ? and e.source_task_id is null order by e.id",
+            (asset,),
         ).fetchall()
     extras = [json.loads(extra or "{}") for (extra,) in rows]
     return [e["payload"] for e in extras if e.get("from_trigger")]
+
+
+def consumed_by_run(airflow_db: Path) -> dict[str, set[str]]:
+    """Each DAG run's consumed asset events, by asset name."""
+    with closing(sqlite3.connect(f"file:{airflow_db}?mode=ro", uri=True)) as db:
+        rows = db.execute(
+            "select r.run_id, a.name from dag_run r "
+            "join dagrun_asset_event c on c.dag_run_id = r.id "
+            "join asset_event e on e.id = c.event_id join asset a on a.id = e.asset_id"
+        ).fetchall()
+    consumed: dict[str, set[str]] = {}
+    for run_id, name in rows:
+        consumed.setdefault(run_id, set()).add(name)
+    return consumed
 
 
 @pytest.mark.integration
@@ -68,9 +83,14 @@ def test_silver_commits_run_the_streaming_dag_until_serving_reconciles(stack: St
     assert publishing["run_type"] == "asset_triggered"
     assert {r["run_type"] for r in runs} == {"asset_triggered"}, "only silver's commits may start runs (start date now)"
     assert not [r for r in runs if r["state"] == "failed"], runs
-    seen = watcher_events(home / "airflow.db")
-    assert seen, "the triggerer recorded no silver commit"
-    assert all(isinstance(e.get("delta_version"), int) and e.get("data_versions") for e in seen), seen
+    for asset in ("bronze.events", "silver.events"):
+        seen = watcher_events(home / "airflow.db", asset)
+        assert seen, f"the triggerer recorded no {asset} commit"
+        assert all(isinstance(e.get("delta_version"), int) and e.get("data_versions") for e in seen), seen
+    consumed = consumed_by_run(home / "airflow.db")
+    assert {r["run_id"] for r in runs} <= set(consumed), "a run consumed no asset event"
+    assert all("silver.events" in assets for assets in consumed.values()), f"a run without a silver commit: {consumed}"
+    assert any("bronze.events" in assets for assets in consumed.values()), "no run lists the bronze commits it saw"
     for stream in streams:
         log = stream.log.read_text(encoding="utf-8", errors="replace")
         assert stream.process.returncode == 0, f"{stream.name} did not stop cleanly: {log[-2000:]}"
