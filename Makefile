@@ -131,11 +131,11 @@ demo: stack-up $(SCALA_JAR) ## Run the pipeline end to end on the embedded defau
 report: install ## Build the run report (.local/demo/report.html) of the latest demo, or any lake: make report ARGS="--out r.html"
 	$(PY) -m scripts.report.build $(ARGS)
 
-test: install spark35 $(SCALA_JAR) ## Run every test: pytest, the Spark 3.5 pass, ScalaTest on Spark 4 and 3.5, then test-cluster
+# Spark 3.5 (make test-spark35: the PySpark tests and ScalaTest again, 20-40 min) is not in make test: with it make
+# test ran past CI's 90-minute limit on a slow 2-core host (docs/benchmarks.md). Run it before a Synapse release.
+test: install $(SCALA_JAR) ## Run every test: pytest, ScalaTest, then test-cluster (Spark 3.5: make test-spark35)
 	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
-	$(SPARK35_PYTEST)
 	$(MVN) -f spark-scala/pom.xml verify
-	$(MVN) -f spark-scala/pom.xml -P spark35 verify
 	$(MAKE) test-cluster
 
 test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka nodes, Spark master + 2 workers) losing a worker; streams losing a Kafka node twice
@@ -144,8 +144,9 @@ test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka
 test-properties: install ## The property-based (hypothesis) tests with 20x the examples make test gives them: make test-properties SCALE=50
 	LAKEHOUSE_PROPERTY_SCALE=$(or $(SCALE),20) $(PY) -m pytest -m hypothesis $(PYTEST_ARGS)
 
-test-spark35: spark35 ## tests/spark (less the Scala parity and SIGKILL tests) on Spark 3.5 / Delta 3.3.2 / Scala 2.12
+test-spark35: spark35 ## Synapse's runtime: tests/spark (less the Scala parity and SIGKILL tests) on Spark 3.5 / Delta 3.3.2, ScalaTest on Scala 2.12
 	$(SPARK35_PYTEST)
+	$(MVN) -f spark-scala/pom.xml -P spark35 verify
 
 $(SCALA_JAR): spark-scala/pom.xml $(shell find spark-scala/src/main -name '*.scala' 2>/dev/null)
 	$(MVN) -f spark-scala/pom.xml package -DskipTests
