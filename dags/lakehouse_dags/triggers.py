@@ -28,16 +28,19 @@ NO_DATA_OPERATIONS = frozenset(
     }
 )
 """Delta operations that change no rows: maintenance and table set-up. Any other operation counts as data."""
+FIRST_LOOK_VERSIONS = 100
+"""How far back the watcher's first look reads the log: a few Delta log files, not a busy table's whole history."""
 
 
 def empty_append(entry: dict[str, Any]) -> bool:
-    """An append that wrote no rows: an empty micro-batch still commits, to record its transaction id."""
+    """An append that wrote no rows: an empty micro-batch still commits, to record its transaction id. Spark's
+    Delta counts the rows as numOutputRows, delta-rs as num_added_rows."""
     metrics = entry.get("operationMetrics") or {}
     mode = (entry.get("operationParameters") or {}).get("mode", "Append")
     return (
         entry.get("operation") in ("WRITE", "STREAMING UPDATE")
         and str(mode).strip('"') == "Append"
-        and str(metrics.get("numOutputRows")) == "0"
+        and str(metrics.get("numOutputRows", metrics.get("num_added_rows"))) == "0"
     )
 
 
@@ -54,8 +57,11 @@ def data_versions(history: Iterable[dict[str, Any]], after: int) -> list[int]:
 
 
 def new_data(uri: str, seen: int | None) -> tuple[int | None, list[int]]:
-    """The table's version now and the data commits since `seen`: every version counts when `seen` is unknown
-    or ahead of the table (it was recreated), so gold runs and says what it finds."""
+    """The table's version now and the data commits since `seen`. When `seen` is unknown (the watcher's first
+    look), the data commits among the last FIRST_LOOK_VERSIONS: a new table holding only its creation and empty
+    micro-batches starts no gold run, while a table with rows does, and so does one whose older history was not
+    read. When `seen` is ahead of the table (it was recreated), its version counts, so gold runs and says what
+    it finds."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -66,7 +72,10 @@ def new_data(uri: str, seen: int | None) -> tuple[int | None, list[int]]:
     current = table.version()
     if seen is not None and current == seen:
         return current, []
-    if seen is None or current < seen:
+    if seen is None:
+        found = data_versions(table.history(limit=FIRST_LOOK_VERSIONS), -1)
+        return current, found or ([current] if current >= FIRST_LOOK_VERSIONS else [])
+    if current < seen:
         return current, [current]
     return current, data_versions(table.history(limit=current - seen), seen)
 

@@ -233,6 +233,34 @@ def test_the_watcher_fires_per_data_commit_and_survives_a_triggerer_restart(tmp_
     assert time.monotonic() - started < 5
 
 
+def _empty_append(uri: str) -> None:
+    write_deltalake(uri, pa.table({"event_id": pa.array([], pa.string())}), mode="append")
+
+
+def test_the_first_look_at_a_table_with_no_rows_yet_starts_no_run(tmp_path) -> None:
+    """Silver as the stream leaves it before its first rows: created, then an empty micro-batch's commit."""
+    uri = str(tmp_path / "silver" / "events")
+    DeltaTable.create(uri, pa.schema([("event_id", pa.string())]))
+    _empty_append(uri)
+    store, events = _StateStore(), []
+    asyncio.run(_watch(uri, store, events, 0.5, during=lambda: _append(uri, 2)))
+    assert events == [{"uri": uri, "delta_version": 2, "data_versions": [2]}], "only the commit with rows"
+    assert store.values == {"delta_version": 2}
+
+
+def test_the_first_look_finds_rows_before_empty_commits_and_assumes_rows_past_its_window(tmp_path, monkeypatch) -> None:
+    from lakehouse_dags import triggers
+
+    uri = str(tmp_path / "silver" / "events")
+    DeltaTable.create(uri, pa.schema([("event_id", pa.string())]))
+    _append(uri, 1)
+    _empty_append(uri)
+    assert triggers.new_data(uri, None) == (2, [1]), "rows committed before the watcher's first look"
+    _empty_append(uri)
+    monkeypatch.setattr(triggers, "FIRST_LOOK_VERSIONS", 2)
+    assert triggers.new_data(uri, None) == (3, [3]), "history older than the window may hold rows"
+
+
 def test_the_triggerer_can_rebuild_the_trigger_from_its_serialized_form() -> None:
     """The triggerer imports the classpath and calls it with the kwargs: both must round-trip."""
     from airflow._shared.module_loading import import_string
