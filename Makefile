@@ -133,10 +133,9 @@ report: install ## Build the run report (.local/demo/report.html) of the latest 
 
 # Spark 3.5 (make test-spark35: the PySpark tests and ScalaTest again, 20-40 min) is not in make test: with it make
 # test ran past CI's 90-minute limit on a slow 2-core host (docs/benchmarks.md). Run it before a Synapse release.
-test: install $(SCALA_JAR) ## Run every test: pytest, ScalaTest, then test-cluster (Spark 3.5: make test-spark35)
-	$(PY) -m pytest -m "not cluster" $(PYTEST_ARGS)
+test: install $(SCALA_JAR) ## Run every test: pytest (the local cluster's last, in the same session), then ScalaTest (Spark 3.5: make test-spark35)
+	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MVN) -f spark-scala/pom.xml verify
-	$(MAKE) test-cluster
 
 test-cluster: install jars $(SCALA_JAR) ## The DAG on the local cluster (3 Kafka nodes, Spark master + 2 workers) losing a worker; streams losing a Kafka node twice
 	$(PY) -m pytest -m cluster $(PYTEST_ARGS)

@@ -18,6 +18,12 @@ hypothesis_settings.load_profile("lakehouse")
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "local.yml"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The local cluster's tests last (a stable sort): its Kafka nodes and Spark daemons then never run beside
+    the other tests, and its DAG test reuses the session's local DAG run (tests/e2e/conftest.py)."""
+    items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings(DEFAULT_CONFIG)
