@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import pyarrow.compute as pc
 import yaml
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from config.catalog import BRONZE_EVENTS, SILVER_METRICS, Table
+from config.catalog import BRONZE_EVENTS, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka.admin import ensure_topic
 from scripts.airflow_local.run_dag import ROOT
@@ -245,8 +244,14 @@ def airflow_time(value: str | None) -> datetime | None:
 
 
 def last_silver_commit(settings: Settings) -> datetime:
-    metrics = DeltaTable(settings.storage.uri_of(SILVER_METRICS)).to_pyarrow_table(columns=["processed_at"])
-    return pc.max(metrics.column("processed_at")).as_py()
+    """When silver's newest commit that added rows was made (its Delta log entry). Not the batch's metrics row:
+    that is written after the silver append, so the run the append's asset event started can begin its gold
+    task in between, having read every row, and a caught-up check against the metrics would wait for a run
+    that never comes."""
+    for entry in DeltaTable(settings.storage.uri_of(SILVER_EVENTS)).history():
+        if int((entry.get("operationMetrics") or {}).get("numOutputRows", 0)) > 0:
+            return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+    raise StreamingModeError(f"silver ({settings.storage.uri_of(SILVER_EVENTS)}) has no commit with rows")
 
 
 def wait_until_published(mode: StreamingMode, manifest: dict, stall_s: float) -> dict[str, Any]:

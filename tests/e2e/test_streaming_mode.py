@@ -11,6 +11,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from deltalake import DeltaTable
 
 from config.settings import load_settings
 from kafka import events
@@ -36,6 +37,12 @@ def watcher_events(airflow_db: Path, asset: str) -> list[dict]:
         ).fetchall()
     extras = [json.loads(extra or "{}") for (extra,) in rows]
     return [e["payload"] for e in extras if e.get("from_trigger")]
+
+
+def rows_by_version(uri: str) -> dict[int, int]:
+    """Each commit's appended rows, as Spark's Delta writer records them."""
+    history = DeltaTable(uri).history()
+    return {h["version"]: int((h.get("operationMetrics") or {}).get("numOutputRows", 0)) for h in history}
 
 
 def consumed_by_run(airflow_db: Path) -> dict[str, set[str]]:
@@ -64,7 +71,6 @@ def test_silver_commits_run_the_streaming_dag_until_serving_reconciles(stack: St
                     mode.settings,
                     count=EVENTS,
                     seed=13,
-                    rate=500,
                     anomalies=events.DEFAULT_ANOMALIES,
                     manifest_path=tmp_path / "manifest.json",
                 )
@@ -87,6 +93,9 @@ def test_silver_commits_run_the_streaming_dag_until_serving_reconciles(stack: St
         seen = watcher_events(home / "airflow.db", asset)
         assert seen, f"the triggerer recorded no {asset} commit"
         assert all(isinstance(e.get("delta_version"), int) and e.get("data_versions") for e in seen), seen
+        rows = rows_by_version(seen[0]["uri"])
+        empty = [v for e in seen for v in e["data_versions"] if rows.get(v, 0) == 0]
+        assert not empty, f"{asset} events name commits that added no rows (a gold run over nothing): {empty}"
     consumed = consumed_by_run(home / "airflow.db")
     assert {r["run_id"] for r in runs} <= set(consumed), "a run consumed no asset event"
     assert all("silver.events" in assets for assets in consumed.values()), f"a run without a silver commit: {consumed}"
