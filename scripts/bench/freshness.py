@@ -8,7 +8,9 @@ p50 / p95 / max of event → silver commit and event → PostgreSQL publish to .
 
 Event time here is the Kafka record's timestamp, which the producer sets when it sends: the synthetic events'
 own event_ts spreads over past days, while in production an event is sent as it happens. Silver commit is its
-batch's metrics `processed_at` (written right after the batch's silver append). PostgreSQL publish is the end of
+batch's metrics `processed_at`, written when the batch's ledger is complete: after the silver append, the
+quarantine append and the counts, so it is later than the rows' visibility in silver by those steps (an upper
+bound, as the report shows it). PostgreSQL publish is the end of
 the load of the first successful DAG run whose gold task started after that commit: an upper bound, because a
 run that started earlier may have read the commit too.
 """
