@@ -9,7 +9,6 @@ two colliding writers always sees the earlier in that window and yields, and the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,8 @@ from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-WRITER = "lakehouse-silver-append"
+from spark.write_tags import read_tag
+
 HISTORY_FIRST_LOOK = 20
 
 
@@ -36,25 +36,13 @@ def current_version(spark: SparkSession, table: str) -> int:
     return int(DeltaTable.forPath(spark, table).history(1).first()["version"])
 
 
-def write_tag(app_id: str, batch_id: int, read_version: int, **extra: Any) -> str:
-    """The userMetadata of a silver append."""
-    return json.dumps(
-        {"writer": WRITER, "app_id": app_id, "batch_id": batch_id, "read_version": read_version, **extra},
-        sort_keys=True,
-    )
-
-
 def silver_writes(spark: SparkSession, silver: str, limit: int | None = None) -> list[tuple[int, dict[str, Any]]]:
     """(commit version, tag) of the silver appends among the last `limit` commits (all if None), newest first."""
     table = DeltaTable.forPath(spark, silver)
     history = table.history(limit) if limit else table.history()
     found = []
     for row in history.where(F.col("userMetadata").isNotNull()).select("version", "userMetadata").collect():
-        try:
-            tag = json.loads(row["userMetadata"])
-        except ValueError:
-            continue
-        if isinstance(tag, dict) and tag.get("writer") == WRITER:
+        if tag := read_tag(row["userMetadata"]):
             found.append((int(row["version"]), tag))
     return sorted(found, key=lambda item: -item[0])
 

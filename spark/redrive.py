@@ -14,11 +14,12 @@ from pyspark.sql import functions as F
 
 import spark.silver as silver_rules
 from kafka.contract import REASON_CODES
-from spark.first_writer import current_version, silver_writes, write_tag, yield_to_earlier_writers
+from spark.first_writer import current_version, silver_writes, yield_to_earlier_writers
 from spark.idempotent_writes import idempotent_append
 from spark.session import session_conf
 from spark.silver import first_per_event_id, not_in, offset_ranges, silver_rows, valid_events
 from spark.silver_batch import checked_verdicts, ledger_of, ledger_row, verdict_counts
+from spark.write_tags import write_tag
 
 _log = logging.getLogger(__name__)
 STREAM = "redrive"

@@ -10,7 +10,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from spark.first_writer import current_version, write_tag, yield_to_earlier_writers
+from spark.first_writer import current_version, yield_to_earlier_writers
 from spark.idempotent_writes import idempotent_append
 from spark.silver import (
     first_per_event_id,
@@ -23,6 +23,7 @@ from spark.silver import (
     validated_records,
 )
 from spark.silver_tables import metrics_schema
+from spark.write_tags import write_tag
 
 RESTART = "restart the silver job to retry the batch (its writes are idempotent)"
 BROADCAST_IDS_MAX = 2_000_000

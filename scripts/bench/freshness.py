@@ -8,9 +8,8 @@ p50 / p95 / max of event → silver commit and event → PostgreSQL publish to .
 
 Event time here is the Kafka record's timestamp, which the producer sets when it sends: the synthetic events'
 own event_ts spreads over past days, while in production an event is sent as it happens. Silver commit is its
-batch's metrics `processed_at`, written when the batch's ledger is complete: after the silver append, the
-quarantine append and the counts, so it is later than the rows' visibility in silver by those steps (an upper
-bound, as the report shows it). PostgreSQL publish is the end of
+Delta commit of its batch's silver append (its rows visible; the run report reads it the same way, from the
+tag the append carries). PostgreSQL publish is the end of
 the load of the first successful DAG run whose gold task started after that commit: an upper bound, because a
 run that started earlier may have read the commit too.
 """
@@ -30,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from config.catalog import BRONZE_EVENTS, SILVER_EVENTS, SILVER_METRICS, Table
+from config.catalog import BRONZE_EVENTS, SILVER_EVENTS, Table
 from config.settings import DEFAULT_CONFIG, Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics
@@ -39,6 +38,7 @@ from scripts.airflow_local.run_dag import ROOT, isolation_env
 from scripts.airflow_local.streaming_mode import StreamingMode, airflow_time, streaming_mode, wait_until_published
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.report.compute import freshness
+from scripts.report.sources import silver_commits
 from scripts.stack.postgres_server import scratch_database
 
 BENCH_DIR = ROOT / ".local" / "bench"
@@ -79,9 +79,10 @@ def publishes(runs: list[dict[str, Any]]) -> list[dict[str, datetime]]:
 
 def measure(mode: StreamingMode, since: datetime) -> dict[str, Any]:
     settings = mode.settings
-    metrics = _dataset(settings, SILVER_METRICS).to_table(columns=["stream", "app_id", "batch_id", "processed_at"])
-    metrics = metrics.filter(pc.field("stream") == "silver")
-    found = freshness(silver_with_send_time(settings, since), metrics, publishes(mode.dag_runs()))
+    from deltalake import DeltaTable
+
+    commits = silver_commits(DeltaTable(settings.storage.uri_of(SILVER_EVENTS)))
+    found = freshness(silver_with_send_time(settings, since), commits, publishes(mode.dag_runs()))
     lags = found["lags"]
     return {
         "p50_event_to_silver_s": lags["event_to_silver"]["p50_s"],

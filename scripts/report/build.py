@@ -58,7 +58,7 @@ def gather(settings: Settings, summary: Path | None, airflow_home: Path | None) 
         ledger = compute.ledger(manifest, lake.bronze_rows, lake.silver.num_rows, lake.quarantine, lake.metrics)
         data["ledger"] = {"available": True, **ledger, "manifest_why": summary_why}
         data["quarantine_timeline"] = {"available": True, **compute.quarantine_timeline(lake.quarantine)}
-        fresh = compute.freshness(lake.silver, lake.metrics, serving.loads if serving else None)
+        fresh = compute.freshness(lake.silver, lake.silver_commits, serving.loads if serving else None)
         data["freshness"] = {"available": True, **fresh, "publish_why": serving_why}
     else:
         for key in ("ledger", "quarantine_timeline", "freshness"):

@@ -219,9 +219,10 @@ def _lag_s(later: pa.ChunkedArray | pa.Array, earlier: pa.ChunkedArray | pa.Arra
     return pc.divide(pc.cast(pc.subtract(_epoch_us(later), _epoch_us(earlier)), pa.float64(), safe=False), 1e6)
 
 
-def freshness(silver: pa.Table, metrics: pa.Table, loads: list[dict[str, Any]] | None) -> dict[str, Any]:
-    """Event time → bronze ingest → silver commit (its batch's metrics `processed_at`) → PostgreSQL publish."""
-    commits = metrics.select(["app_id", "batch_id", "processed_at"]).rename_columns(
+def freshness(silver: pa.Table, silver_commits: pa.Table, loads: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Event time → bronze ingest → silver commit (the Delta commit of its batch's silver append,
+    sources.silver_commits) → PostgreSQL publish."""
+    commits = silver_commits.select(["app_id", "batch_id", "committed_at"]).rename_columns(
         ["silver_app_id", "silver_batch_id", "committed_at"]
     )
     joined = silver.join(commits, keys=["silver_app_id", "silver_batch_id"], join_type="inner")

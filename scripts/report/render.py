@@ -269,7 +269,7 @@ def _freshness(section: dict[str, Any], figures: _Figures) -> str:
         notes.append("no PostgreSQL publish times: the serving database could not be read (see Served marts)")
     note = "".join(f'<p class="na">{html.escape(n)}</p>' for n in notes)
     explain = (
-        "<p>Silver commit = the batch's <code>processed_at</code> in the metrics table; PostgreSQL publish = the "
+        "<p>Silver commit = the Delta commit of the batch's silver append (its rows visible); PostgreSQL publish = the "
         "first successful load of this lake's gold tables that started at or after it "
         "(<code>pipeline.load_audit</code>).</p>"
     )

@@ -17,6 +17,7 @@ from deltalake.exceptions import TableNotFoundError
 from config.catalog import BRONZE_EVENTS, MART_TABLES, QUARANTINE, SILVER_EVENTS, SILVER_METRICS, Table
 from config.settings import Settings
 from postgres.connection import connect
+from spark.write_tags import read_tag
 
 DAG_ID = "lakehouse_pipeline"
 
@@ -31,6 +32,7 @@ class LakeInputs:
 
     bronze_rows: int
     silver: pa.Table
+    silver_commits: pa.Table
     quarantine: pa.Table
     metrics: pa.Table
     gold_table_ids: dict[str, str]
@@ -61,12 +63,32 @@ def _delta(settings: Settings, table: Table) -> DeltaTable:
         ) from None
 
 
-def read_lake(settings: Settings) -> LakeInputs:
-    """Bronze's row count; silver's times and batch ids; quarantine's reasons; the metrics ledger; gold's table ids."""
-    bronze = _delta(settings, BRONZE_EVENTS).to_pyarrow_dataset().count_rows()
-    silver = _delta(settings, SILVER_EVENTS).to_pyarrow_table(
-        columns=["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"]
+def silver_commits(silver: DeltaTable) -> pa.Table:
+    """When each silver append committed (app_id, batch_id, committed_at), found by the tag its commit carries
+    (spark.write_tags): the moment that batch's rows became visible. The batch's metrics row comes later, after
+    the quarantine append and the counts. Appends whose log entries were cleaned up are not listed."""
+    found: dict[tuple[str, int], int] = {}
+    for entry in silver.history():
+        if tag := read_tag(entry.get("userMetadata")):
+            key = (tag["app_id"], int(tag["batch_id"]))
+            found[key] = min(found.get(key, entry["timestamp"]), entry["timestamp"])
+    return pa.table(
+        {
+            "app_id": pa.array([app_id for app_id, _ in found], pa.string()),
+            "batch_id": pa.array([batch_id for _, batch_id in found], pa.int64()),
+            "committed_at": pa.array(
+                [datetime.fromtimestamp(ms / 1000, UTC) for ms in found.values()], pa.timestamp("us", tz="UTC")
+            ),
+        }
     )
+
+
+def read_lake(settings: Settings) -> LakeInputs:
+    """Bronze's row count; silver's times, batch ids and commits; quarantine's reasons; the metrics ledger; gold's
+    table ids."""
+    bronze = _delta(settings, BRONZE_EVENTS).to_pyarrow_dataset().count_rows()
+    silver_table = _delta(settings, SILVER_EVENTS)
+    silver = silver_table.to_pyarrow_table(columns=["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"])
     quarantine = _delta(settings, QUARANTINE).to_pyarrow_table(columns=["reason", "ingested_at"])
     metrics = _delta(settings, SILVER_METRICS).to_pyarrow_table(
         columns=["stream", "app_id", "batch_id", "rows_in", "inserted", "quarantined", "duplicates", "processed_at"]
@@ -75,7 +97,7 @@ def read_lake(settings: Settings) -> LakeInputs:
     for mart in MART_TABLES:
         with contextlib.suppress(Unavailable):
             gold_ids[mart.name] = _delta(settings, mart).metadata().id
-    return LakeInputs(bronze, silver, quarantine, metrics, gold_ids)
+    return LakeInputs(bronze, silver, silver_commits(silver_table), quarantine, metrics, gold_ids)
 
 
 def _rows(cur: Any, query: str, params: tuple = ()) -> list[dict[str, Any]]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from config.settings import Settings, load_settings
 from scripts.report import build
+from spark.write_tags import write_tag
 from tests.scripts.report_page import read_page, remote
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "local.yml"
@@ -44,6 +45,7 @@ def write_lake(lake: Path) -> None:
                 "silver_batch_id": pa.array([0, 0, 0], pa.int64()),
             }
         ),
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": write_tag("a", 0, read_version=-1)}),
     )
     write_deltalake(
         str(lake / "silver" / "quarantine"),
@@ -124,7 +126,9 @@ def test_report_of_a_demo_lake_without_postgres_renders_every_section_and_fetche
     }
     assert data["ledger"]["balanced"] is True
     assert data["quarantine_timeline"]["series"] == {"invalid_json": [1, 0], "out_of_range": [0, 1]}
-    assert data["freshness"]["lags"]["event_to_silver"]["max_s"] == 35.0
+    committed_s = DeltaTable(str(lake / "silver" / "events")).history()[0]["timestamp"] / 1000
+    lag = data["freshness"]["lags"]["event_to_silver"]["max_s"]
+    assert lag == pytest.approx(committed_s - at(-30).timestamp(), abs=1e-3), "silver's commit, not the metrics row"
     assert "silver_to_postgres" not in data["freshness"]["lags"]
     assert data["serving"]["available"] is False and "127.0.0.1:1" in data["serving"]["why"]
     assert "not available: PostgreSQL cannot be reached" in page

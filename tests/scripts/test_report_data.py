@@ -32,6 +32,14 @@ METRICS = metrics_table(
         ("redrive", "r", 0, 1, 1, 0, 0, at(30)),
     ]
 )
+COMMITS = pa.table(
+    {
+        "app_id": ["a", "a", "r"],
+        "batch_id": pa.array([0, 1, 0], pa.int64()),
+        "committed_at": pa.array([at(10), at(20), at(30)], TS),
+    }
+)
+"""Each silver append's commit, as sources.silver_commits reads them from silver's log."""
 QUARANTINE = pa.table(
     {
         "reason": ["invalid_json", "invalid_json", "out_of_range"],
@@ -168,7 +176,7 @@ def test_freshness_joins_each_silver_row_to_its_batch_commit_and_first_publish()
         }
     )
     loads = [{"started_at": at(12), "finished_at": at(14)}]
-    out = compute.freshness(silver, METRICS, loads)
+    out = compute.freshness(silver, COMMITS, loads)
     assert out["rows"] == 3 and out["unmatched_rows"] == 0 and out["published_rows"] == 2
     assert out["lags"]["event_to_silver"] == {"p50_s": 12.0, "p95_s": 64.2, "max_s": 70.0, "count": 3}
     assert out["lags"]["bronze_to_silver"]["max_s"] == 9.0
@@ -186,7 +194,7 @@ def test_freshness_without_serving_has_no_publish_lags() -> None:
             "silver_batch_id": pa.array([7], pa.int64()),
         }
     )
-    out = compute.freshness(silver, METRICS, None)
+    out = compute.freshness(silver, COMMITS, None)
     assert out["unmatched_rows"] == 1 and out["published_rows"] is None
     assert set(out["lags"]) == {"event_to_bronze", "bronze_to_silver", "event_to_silver"}
 
@@ -200,5 +208,34 @@ def test_freshness_of_an_event_from_year_one_is_a_rounded_lag_not_an_error() -> 
             "silver_batch_id": pa.array([0], pa.int64()),
         }
     )
-    lag = compute.freshness(silver, METRICS, None)["lags"]["event_to_silver"]["max_s"]
+    lag = compute.freshness(silver, COMMITS, None)["lags"]["event_to_silver"]["max_s"]
     assert lag == pytest.approx((at(10) - datetime(1, 1, 1, tzinfo=UTC)).total_seconds())
+
+
+def test_silver_commits_are_the_tagged_appends_first_commit_times(tmp_path) -> None:
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+    from scripts.report.sources import silver_commits
+    from spark.write_tags import write_tag
+
+    uri = str(tmp_path / "silver")
+    rows = pa.table({"event_id": ["e1"]})
+
+    def commit(user_metadata: str | None) -> None:
+        custom = {"userMetadata": user_metadata} if user_metadata is not None else None
+        write_deltalake(uri, rows, mode="append", commit_properties=CommitProperties(custom_metadata=custom))
+
+    commit(write_tag("app", 0, read_version=-1))
+    commit(None)
+    commit("not json")
+    commit(write_tag("app", 1, read_version=2, quarantine_version=3))
+    commit('{"writer": "someone-else", "app_id": "app", "batch_id": 2}')
+    history = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
+
+    found = silver_commits(DeltaTable(uri)).to_pylist()
+    assert sorted((r["app_id"], r["batch_id"]) for r in found) == [("app", 0), ("app", 1)], "tagged appends only"
+    committed = {r["batch_id"]: r["committed_at"] for r in found}
+    assert committed == {
+        0: datetime.fromtimestamp(history[0] / 1000, UTC),
+        1: datetime.fromtimestamp(history[3] / 1000, UTC),
+    }

@@ -1,0 +1,29 @@
+"""The tag each silver append carries in its commit's userMetadata: the writer, its micro-batch and the silver
+version it deduplicated against. Spark's writers set it (spark.first_writer); readers without Spark (the run
+report, bench-freshness) find a batch's commit, and so the moment its rows became visible, by it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WRITER = "lakehouse-silver-append"
+
+
+def write_tag(app_id: str, batch_id: int, read_version: int, **extra: Any) -> str:
+    """The userMetadata of a silver append."""
+    return json.dumps(
+        {"writer": WRITER, "app_id": app_id, "batch_id": batch_id, "read_version": read_version, **extra},
+        sort_keys=True,
+    )
+
+
+def read_tag(user_metadata: str | None) -> dict[str, Any] | None:
+    """The tag of a silver append, or None for any other commit (maintenance, a delete, another writer's)."""
+    if not user_metadata:
+        return None
+    try:
+        tag = json.loads(user_metadata)
+    except ValueError:
+        return None
+    return tag if isinstance(tag, dict) and tag.get("writer") == WRITER else None
