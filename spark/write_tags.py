@@ -1,6 +1,7 @@
 """The tag each silver append carries in its commit's userMetadata: the writer, its micro-batch and the silver
-version it deduplicated against. Spark's writers set it (spark.first_writer); readers without Spark (the run
-report, bench-freshness) find a batch's commit, and so the moment its rows became visible, by it."""
+version it deduplicated against. The silver writers set it (spark.silver_batch, spark.redrive) and
+spark.first_writer reads it back; readers without Spark (the run report, bench-freshness) find a batch's commit,
+and so the moment its rows became visible, by it."""
 
 from __future__ import annotations
 

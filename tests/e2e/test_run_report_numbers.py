@@ -21,6 +21,7 @@ from config.catalog import MARTS
 from config.settings import Settings
 from scripts.reconcile import lake_rows, revenue_rows
 from scripts.report.build import write_report
+from spark.write_tags import WRITER
 from tests.e2e.pipeline_run import PipelineRun
 from tests.scripts.report_page import read_page, remote
 
@@ -50,7 +51,7 @@ def silver_commit_times(settings: Settings) -> dict[tuple[str, int], datetime]:
         for line in path.read_text(encoding="utf-8").splitlines():
             info = json.loads(line).get("commitInfo") or {}
             tag = json.loads(info.get("userMetadata") or "{}")
-            if tag.get("writer") == "lakehouse-silver-append":
+            if tag.get("writer") == WRITER:
                 key = (tag["app_id"], tag["batch_id"])
                 found.setdefault(key, datetime.fromtimestamp(info["timestamp"] / 1000, UTC))
     return found
