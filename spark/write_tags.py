@@ -20,11 +20,15 @@ def write_tag(app_id: str, batch_id: int, read_version: int, **extra: Any) -> st
 
 
 def read_tag(user_metadata: str | None) -> dict[str, Any] | None:
-    """The tag of a silver append, or None for any other commit (maintenance, a delete, another writer's)."""
+    """The tag of a silver append, or None for any other commit (maintenance, a delete, another writer's) and for
+    a tag without a string app_id and integer batch_id and read_version, which no silver writer makes."""
     if not user_metadata:
         return None
     try:
         tag = json.loads(user_metadata)
     except ValueError:
         return None
-    return tag if isinstance(tag, dict) and tag.get("writer") == WRITER else None
+    if not isinstance(tag, dict) or tag.get("writer") != WRITER or not isinstance(tag.get("app_id"), str):
+        return None
+    numbers = (tag.get("batch_id"), tag.get("read_version"))
+    return tag if all(isinstance(n, int) and not isinstance(n, bool) for n in numbers) else None

@@ -264,7 +264,10 @@ def _freshness(section: dict[str, Any], figures: _Figures) -> str:
         figure.update_xaxes(title_text=unit, row=1, col=column)
     notes = []
     if section["unmatched_rows"]:
-        notes.append(f"{count(section['unmatched_rows'])} silver rows have no metrics row for their batch")
+        notes.append(
+            f"{count(section['unmatched_rows'])} silver rows have no commit of their batch in silver's Delta log "
+            "(its log entries were cleaned up), so no freshness"
+        )
     if section.get("publish_why"):
         notes.append("no PostgreSQL publish times: the serving database could not be read (see Served marts)")
     note = "".join(f'<p class="na">{html.escape(n)}</p>' for n in notes)

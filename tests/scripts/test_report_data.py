@@ -230,6 +230,8 @@ def test_silver_commits_are_the_tagged_appends_first_commit_times(tmp_path) -> N
     commit("not json")
     commit(write_tag("app", 1, read_version=2, quarantine_version=3))
     commit('{"writer": "someone-else", "app_id": "app", "batch_id": 2}')
+    commit('{"writer": "lakehouse-silver-append", "app_id": "app", "batch_id": "3", "read_version": 4}')
+    commit('{"writer": "lakehouse-silver-append", "batch_id": 5, "read_version": 4}')
     history = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
 
     found = silver_commits(DeltaTable(uri)).to_pylist()

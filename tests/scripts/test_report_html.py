@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
 from scripts.report import compute, render
 from tests.scripts.report_page import remote
 
 MISSING = {"available": False, "why": "test <input> missing"}
+TS = pa.timestamp("us", tz="UTC")
 
 
 @pytest.mark.parametrize(
@@ -75,3 +77,26 @@ def test_a_missing_input_is_named_escaped_and_nothing_is_fetched() -> None:
     assert html.count("not available: test &lt;input&gt; missing") == 5
     assert "plotly" not in html.lower().split('id="report-data"')[0]
     assert remote([]) == []
+
+
+def test_silver_rows_whose_commit_left_the_log_are_counted_in_a_note() -> None:
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    silver = pa.table(
+        {
+            "event_ts": pa.array([at, at], TS),
+            "ingested_at": pa.array([at, at], TS),
+            "silver_app_id": ["a", "gone"],
+            "silver_batch_id": pa.array([0, 0], pa.int64()),
+        }
+    )
+    commits = pa.table(
+        {
+            "app_id": ["a"],
+            "batch_id": pa.array([0], pa.int64()),
+            "committed_at": pa.array([at], TS),
+        }
+    )
+    data = {"run": "r", "lake": "/lake", "generated_at": "now", "verdict": None, "serving": MISSING}
+    data |= {key: MISSING for key in ("ledger", "quarantine_timeline", "stages")}
+    data["freshness"] = {"available": True, **compute.freshness(silver, commits, None), "publish_why": None}
+    assert "1 silver rows have no commit of their batch in silver&#x27;s Delta log" in render.render(data)
