@@ -3,8 +3,9 @@
 The contract's keywords become straight-line Python, generated once, that can only say yes where jsonschema says
 yes (the same patterns, format checker, bounds and exact multipleOf), so a document the fast path accepts is valid
 by the contract's own rules; anything it doubts goes to the authority (kafka.contract) for verdict and reasons.
-Properties the generated code proved valid are left out of the schema the authority then checks: jsonschema would
-find nothing there, and skipping them makes a rejected event several times cheaper.
+The parts the generated code proved valid (properties, the required list, cross-field rules) are left out of the
+schema the authority then checks: jsonschema would find nothing there, and skipping them makes a rejected event
+several times cheaper.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from jsonschema import Draft202012Validator
@@ -64,7 +65,7 @@ def check_payload(raw: bytes | None, *, now: datetime) -> tuple[dict[str, Any] |
     fast = _compiled()
     if fast.accepts(document, now):
         return document, []
-    return document, object_violations(document, now=now, validator=_validator_without(fast.doubted(document)))
+    return document, object_violations(document, now=now, validator=_validator_of(fast.doubted(document)))
 
 
 def _parse(raw: bytes | None) -> dict[str, Any] | None:
@@ -89,16 +90,27 @@ def _parse(raw: bytes | None) -> dict[str, Any] | None:
     return document if type(document) is dict else None
 
 
+class Doubt(NamedTuple):
+    """The parts of the contract a document may break: jsonschema finds no error in any other part."""
+
+    properties: frozenset[str]
+    """Present properties whose checks fail."""
+    required: bool
+    """A required property is absent."""
+    rules: frozenset[int]
+    """Indexes into the contract's allOf of the cross-field rules that do not hold."""
+
+
 @dataclass(frozen=True)
 class FastPath:
-    """The contract compiled to two functions sharing one set of per-property checks.
+    """The contract compiled to two functions sharing one set of checks.
 
     `accepts(document, now)`: true only if the authority would find no violation.
-    `doubted(document)`: the present properties whose checks fail; jsonschema finds no error in any other one.
+    `doubted(document)`: the Doubt naming every part of the contract the document may break.
     """
 
     accepts: Callable[[dict[str, Any], datetime], bool]
-    doubted: Callable[[dict[str, Any]], frozenset[str]]
+    doubted: Callable[[dict[str, Any]], Doubt]
 
 
 @lru_cache(maxsize=1)
@@ -107,11 +119,15 @@ def _compiled() -> FastPath:
     return compile_contract(load_contract())
 
 
-@lru_cache(maxsize=64)
-def _validator_without(doubted: frozenset[str]) -> Draft202012Validator:
-    """The authority's validator for the contract less the properties the fast path proved valid."""
+@lru_cache(maxsize=256)
+def _validator_of(doubt: Doubt) -> Draft202012Validator:
+    """The authority's validator for the doubted parts of the contract. A rule that holds becomes the empty schema
+    rather than leaving allOf, so the authority still names a broken rule by its index in the contract."""
     contract = load_contract()
-    contract["properties"] = {name: rule for name, rule in contract["properties"].items() if name in doubted}
+    contract["properties"] = {name: rule for name, rule in contract["properties"].items() if name in doubt.properties}
+    if not doubt.required:
+        contract.pop("required", None)
+    contract["allOf"] = [rule if index in doubt.rules else {} for index, rule in enumerate(contract.get("allOf", []))]
     return contract_validator(contract)
 
 
@@ -134,7 +150,8 @@ def compile_contract(contract: dict[str, Any]) -> FastPath:
         for name, definition in contract["properties"].items()
     }
     accepts = ["def accepts(document, now):", "    get = document.get"]
-    accepts += [f"    if {names.bind(name)} not in document: return False" for name in contract.get("required", [])]
+    required = [names.bind(name) for name in contract.get("required", [])]
+    accepts += [f"    if {key} not in document: return False" for key in required]
     doubted = ["def doubted(document):", "    get = document.get", "    found = []"]
     for name, conditions in checks.items():
         if not conditions:
@@ -143,11 +160,15 @@ def compile_contract(contract: dict[str, Any]) -> FastPath:
         broken = f"    value = get({key}, ABSENT)\n    if value is not ABSENT and not ({holds}):"
         accepts.append(f"{broken} return False")
         doubted.append(f"{broken} found.append({key})")
-    accepts += [f"    if not {names.bind(rule.holds)}(document): return False" for rule in cross_field_rules(contract)]
+    rules = [names.bind(rule.holds) for rule in cross_field_rules(contract)]
+    accepts += [f"    if not {holds}(document): return False" for holds in rules]
     accepts.append(f"    moment = {names.bind(parse_rfc3339)}(document['event_ts'])")
     accepts.append(f"    return moment is not None and moment <= now + {names.bind(max_future_skew())}")
-    doubted.append("    return frozenset(found)")
-    namespace = {"ABSENT": _ABSENT, "NUMBER": (int, Decimal), **names.values}
+    missing = " or ".join(f"{key} not in document" for key in required) or "False"
+    doubted.append("    failing = []")
+    doubted += [f"    if not {holds}(document): failing.append({index})" for index, holds in enumerate(rules)]
+    doubted.append(f"    return Doubt(frozenset(found), {missing}, frozenset(failing))")
+    namespace = {"ABSENT": _ABSENT, "NUMBER": (int, Decimal), "Doubt": Doubt, **names.values}
     source = "\n".join([*accepts, *doubted])
     exec(compile(source, f"<fast path of {CONTRACT_PATH.name}>", "exec"), namespace)
     return FastPath(namespace["accepts"], namespace["doubted"])

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 
 from kafka import contract_fast, events
 from kafka.contract import cross_field_rules, load_contract, validate_payload
-from kafka.contract_fast import check_payload, compile_contract
+from kafka.contract_fast import Doubt, check_payload, compile_contract
 from tests.contract_events import BASE, event
 
 NOW = datetime(2025, 6, 1, 13, 0, tzinfo=UTC)
@@ -127,12 +127,25 @@ def test_fast_path_agrees_on_every_generated_kind():
         assert check_payload(value, now=NOW)[1] == validate_payload(value, now=NOW), kind
 
 
-def test_doubted_names_exactly_the_properties_whose_checks_fail():
+def test_doubted_names_exactly_the_parts_of_the_contract_that_fail():
     fast = compile_contract(load_contract())
     broken = json.loads(event(price_gbp="19.99", country="gb", quantity=None), parse_float=Decimal)
-    assert fast.doubted(broken) == {"price_gbp", "country"}, "a null quantity breaks a rule, not the property"
-    assert fast.doubted(json.loads(event(), parse_float=Decimal)) == frozenset()
+    assert fast.doubted(broken) == Doubt(frozenset({"price_gbp", "country"}), False, frozenset({0})), (
+        "a null quantity breaks the purchase rule (allOf 0), not the property"
+    )
+    del broken["device"]
+    assert fast.doubted(broken).required
+    assert fast.doubted(json.loads(event(), parse_float=Decimal)) == Doubt(frozenset(), False, frozenset())
     assert not fast.accepts(broken, NOW) and fast.accepts(json.loads(event(), parse_float=Decimal), NOW)
+
+
+def test_a_broken_rule_after_one_that_holds_is_named_as_the_authority_names_it():
+    """The rules that hold are left out of the authority's schema by position, so the second rule's reason still
+    carries its own description."""
+    value = event(event_type="page_view", price_gbp=1.5, quantity=None, product_id=None)
+    _, violations = check_payload(value, now=NOW)
+    assert violations == validate_payload(value, now=NOW)
+    assert [v.reason for v in violations] == ["rule_violation"] and "page view" in violations[0].detail
 
 
 def test_valid_prices_stay_exact_decimals():
