@@ -30,6 +30,10 @@ NO_DATA_OPERATIONS = frozenset(
 """Delta operations that change no rows: maintenance and table set-up. Any other operation counts as data."""
 FIRST_LOOK_VERSIONS = 100
 """How far back the watcher's first look reads the log: a few Delta log files, not a busy table's whole history."""
+HISTORY_READS = 5
+"""deltalake's history lists every commit in the log but numbers them down from the version the table was loaded
+at, so a commit landing between the load and the listing shifts every number by one. A read is kept only if the
+table's version did not move meanwhile; a table that moves during this many reads is tried again next poll."""
 
 
 def empty_append(entry: dict[str, Any]) -> bool:
@@ -56,28 +60,41 @@ def data_versions(history: Iterable[dict[str, Any]], after: int) -> list[int]:
     )
 
 
+class TableMoving(RuntimeError):
+    """The table committed during every read of its history this poll."""
+
+
 def new_data(uri: str, seen: int | None) -> tuple[int | None, list[int]]:
     """The table's version now and the data commits since `seen`. When `seen` is unknown (the watcher's first
     look), the data commits among the last FIRST_LOOK_VERSIONS: a new table holding only its creation and empty
     micro-batches starts no gold run, while a table with rows does, and so does one whose older history was not
-    read. When `seen` is ahead of the table (it was recreated), its version counts, so gold runs and says what
-    it finds."""
+    read (past the window, or its log files cleaned up). When `seen` is ahead of the table (it was recreated),
+    its version counts, so gold runs and says what it finds."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
-    try:
-        table = DeltaTable(uri)
-    except TableNotFoundError:
-        return None, []
-    current = table.version()
-    if seen is not None and current == seen:
-        return current, []
-    if seen is None:
-        found = data_versions(table.history(limit=FIRST_LOOK_VERSIONS), -1)
-        return current, found or ([current] if current >= FIRST_LOOK_VERSIONS else [])
-    if current < seen:
-        return current, [current]
-    return current, data_versions(table.history(limit=current - seen), seen)
+    for _ in range(HISTORY_READS):
+        try:
+            table = DeltaTable(uri)
+        except TableNotFoundError:
+            return None, []
+        current = table.version()
+        if seen is not None and current <= seen:
+            return current, ([] if current == seen else [current])
+        window = FIRST_LOOK_VERSIONS if seen is None else current - seen
+        history = table.history(limit=window)
+        if DeltaTable(uri).version() == current:
+            return current, _found(history, current, seen)
+    raise TableMoving(f"{uri} committed during each of {HISTORY_READS} reads of its history")
+
+
+def _found(history: list[dict[str, Any]], current: int, seen: int | None) -> list[int]:
+    """The data commits in `history` after `seen`. If there are none but fewer commits were read than lie between
+    `seen` (or the table's creation) and `current` (past the first look's window, or log files cleaned up), the
+    version now stands for the unread ones: they may have added rows."""
+    after = -1 if seen is None else seen
+    found = data_versions(history, after)
+    return found or ([current] if len(history) < current - after else [])
 
 
 class DeltaCommitTrigger(BaseEventTrigger):
@@ -106,12 +123,16 @@ class DeltaCommitTrigger(BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         seen = await self._stored()
         while True:
-            current, versions = await asyncio.to_thread(new_data, self.uri, seen)
-            if current is None:
-                log.warning("no Delta table at %s yet (storage.lake_uri): start the silver stream", self.uri)
-            elif current != seen:
-                if versions:
-                    yield TriggerEvent({"uri": self.uri, "delta_version": current, "data_versions": versions})
-                seen = current
-                await self._store(current)
+            try:
+                current, versions = await asyncio.to_thread(new_data, self.uri, seen)
+            except TableMoving as moving:
+                log.warning("%s; reading it again in %s s", moving, self.poll_s)
+            else:
+                if current is None:
+                    log.warning("no Delta table at %s yet (storage.lake_uri): start the silver stream", self.uri)
+                elif current != seen:
+                    if versions:
+                        yield TriggerEvent({"uri": self.uri, "delta_version": current, "data_versions": versions})
+                    seen = current
+                    await self._store(current)
             await asyncio.sleep(self.poll_s)

@@ -261,6 +261,59 @@ def test_the_first_look_finds_rows_before_empty_commits_and_assumes_rows_past_it
     assert triggers.new_data(uri, None) == (3, [3]), "history older than the window may hold rows"
 
 
+def test_a_commit_landing_while_the_watcher_reads_the_log_does_not_hide_one_with_rows(tmp_path, monkeypatch) -> None:
+    """deltalake numbers history down from the version it loaded but lists every commit in the log: an empty
+    micro-batch committing in between shifted each number by one and put version 1's rows behind `seen`."""
+    import deltalake
+
+    from lakehouse_dags import triggers
+
+    uri = str(tmp_path / "silver" / "events")
+    DeltaTable.create(uri, pa.schema([("event_id", pa.string())]))
+    _append(uri, 1)
+    racing = [lambda: _empty_append(uri)]
+
+    class Racing(DeltaTable):
+        def version(self) -> int:
+            loaded = super().version()
+            while racing:
+                racing.pop()()
+            return loaded
+
+    monkeypatch.setattr(deltalake, "DeltaTable", Racing)
+    assert triggers.new_data(uri, 0) == (2, [1])
+
+    class AlwaysRacing(DeltaTable):
+        def version(self) -> int:
+            loaded = super().version()
+            _empty_append(uri)
+            return loaded
+
+    monkeypatch.setattr(deltalake, "DeltaTable", AlwaysRacing)
+    with pytest.raises(triggers.TableMoving, match="committed during each of 5 reads"):
+        triggers.new_data(uri, 1)
+
+
+def test_rows_whose_log_files_were_cleaned_up_still_start_a_run(tmp_path) -> None:
+    """After a checkpoint and log retention, the history holds only the newest commits: the watcher cannot see
+    whether the others added rows, so it assumes they did."""
+    from lakehouse_dags import triggers
+
+    uri = tmp_path / "silver" / "events"
+    DeltaTable.create(str(uri), pa.schema([("event_id", pa.string())]))
+    for n in range(3):
+        _append(str(uri), n)
+    for _ in range(3):
+        _empty_append(str(uri))
+    DeltaTable(str(uri)).create_checkpoint()
+    for version in range(6):
+        (uri / "_delta_log" / f"{version:020d}.json").unlink()
+    assert DeltaTable(str(uri)).to_pyarrow_table().num_rows == 3
+    assert triggers.new_data(str(uri), None) == (6, [6]), "the first look"
+    assert triggers.new_data(str(uri), 2) == (6, [6]), "a watcher that was down while the log was cleaned"
+    assert triggers.new_data(str(uri), 5) == (6, []), "the one commit since is read and added no rows"
+
+
 def test_the_triggerer_can_rebuild_the_trigger_from_its_serialized_form() -> None:
     """The triggerer imports the classpath and calls it with the kwargs: both must round-trip."""
     from airflow._shared.module_loading import import_string
