@@ -19,14 +19,18 @@ def write_tag(app_id: str, batch_id: int, read_version: int, **extra: Any) -> st
     )
 
 
-def read_tag(user_metadata: str | None) -> dict[str, Any] | None:
-    """The tag of a silver append, or None for any other commit (maintenance, a delete, another writer's) and for
-    a tag without a string app_id and integer batch_id and read_version, which no silver writer makes."""
-    if not user_metadata:
-        return None
-    try:
-        tag = json.loads(user_metadata)
-    except ValueError:
+def read_tag(user_metadata: Any) -> dict[str, Any] | None:
+    """The tag of a silver append, or None for any other commit (maintenance, a delete, another writer's, whose
+    userMetadata a log reader may hand back as text, as parsed JSON or not at all) and for a tag without a string
+    app_id and integer batch_id and read_version, which no silver writer makes."""
+    if isinstance(user_metadata, dict):
+        tag = user_metadata
+    elif isinstance(user_metadata, str) and user_metadata:
+        try:
+            tag = json.loads(user_metadata)
+        except ValueError:
+            return None
+    else:
         return None
     if not isinstance(tag, dict) or tag.get("writer") != WRITER or not isinstance(tag.get("app_id"), str):
         return None
