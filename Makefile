@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status test-cluster produce demo report test test-properties lint bench-produce bench-events bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status test-cluster produce demo report test test-properties lint bench-produce bench-events bench-validator bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -199,6 +199,9 @@ requirements: install ## Write each deployable folder's requirements.txt from py
 
 bench-events: install ## Benchmark the event generator alone
 	$(PY) -m scripts.bench.events
+
+bench-validator: install ## The contract validator alone, CPU us per event for each generated kind (valid, each anomaly)
+	$(PY) -m scripts.bench.validator $(ARGS)
 
 clean: stack-down ## Remove runtime state under .local/ (keeps the installed tools)
 	rm -rf .local/stack .local/lake .local/demo .local/bench .local/airflow .local/dist

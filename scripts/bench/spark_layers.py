@@ -26,9 +26,9 @@ from config.catalog import BRONZE_EVENTS
 from config.settings import Settings, load_settings
 from kafka import events
 from kafka.admin import delete_topics
-from kafka.contract_fast import check_payload
 from kafka.produce import ProduceRun, produce_events
 from scripts.bench.duckdb_floor import duckdb_marts_s, duckdb_reference_s
+from scripts.bench.validator import NOW, us_per_event
 from scripts.reconcile import lake_rows
 from spark.gold_refresh import GoldPaths, refresh_gold
 from spark.jobs import bronze, silver
@@ -86,15 +86,8 @@ def reconciled(settings: Settings, manifest: dict) -> None:
 def validator_us_per_event(count: int = 20_000, runs: int = 3) -> float:
     """CPU microseconds per event of the contract validator alone (default anomaly mix, best of `runs`): the host's
     single-core speed, which moved 2-3x between the machines this benchmark ran on (docs/benchmarks.md)."""
-    now = datetime(2025, 6, 1, 12, tzinfo=UTC)
-    values = [value for _, value, _, _ in events.generate(count, seed=1, anomalies=events.DEFAULT_ANOMALIES, now=now)]
-    best = float("inf")
-    for _ in range(runs):
-        started = time.process_time()
-        for value in values:
-            check_payload(value, now=now)
-        best = min(best, time.process_time() - started)
-    return best / count * 1e6
+    values = [value for _, value, _, _ in events.generate(count, seed=1, anomalies=events.DEFAULT_ANOMALIES, now=NOW)]
+    return us_per_event(values, runs)
 
 
 def timed_stream(spark: SparkSession, job, settings: Settings) -> float:
