@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The local cluster's tests last (a stable sort): its Kafka nodes and Spark daemons then never run beside
     the other tests, and its DAG test reuses the session's local DAG run (tests/e2e/conftest.py)."""
     items.sort(key=lambda item: item.get_closest_marker("cluster") is not None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """py4j closes its gateway connections as the interpreter exits and says so at INFO, after pytest has closed
+    the stream Airflow's import pointed the root logger at: each run then ended in a 'Logging error' traceback."""
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
