@@ -35,7 +35,7 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --quiet --frozen --python $(PYTHON)
 	@touch $@
 
 $(KAFKA_JARS)/.resolved: kafka/broker/pom.xml
@@ -48,7 +48,7 @@ $(SPARK_JARS)/.resolved: spark/jars/pom.xml
 	@touch $@
 
 $(SPARK35_VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(SPARK35_VENV) $(UV) sync --frozen --python $(PYTHON) --no-default-groups \
+	UV_PROJECT_ENVIRONMENT=$(SPARK35_VENV) $(UV) sync --quiet --frozen --python $(PYTHON) --no-default-groups \
 		--group spark35 --group kafka --group postgres --group stack --group dev
 	@touch $@
 
