@@ -163,12 +163,19 @@ def wait_until_healthy(
         time.sleep(0.3)
 
 
-def stop_process(proc: psutil.Process, stop_signal: signal.Signals, grace_s: float) -> None:
-    """Ask the process to stop, and kill it when it has not exited after the grace period."""
-    with contextlib.suppress(psutil.NoSuchProcess):
-        proc.send_signal(stop_signal)
-        try:
-            proc.wait(grace_s)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+def stop_processes(stopping: Sequence[tuple[psutil.Process, signal.Signals, float]]) -> None:
+    """Ask every process to stop at once, then kill each one that has not exited after its grace period. At once,
+    because a KRaft quorum's nodes must leave together: a node left alone has no majority to approve its
+    controlled shutdown and sat out its whole grace period (30 s of every cluster teardown)."""
+    asked: list[tuple[psutil.Process, float]] = []
+    for proc, stop_signal, grace_s in stopping:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(stop_signal)
+            asked.append((proc, time.monotonic() + grace_s))
+    for proc, deadline in asked:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except psutil.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)

@@ -25,7 +25,7 @@ from scripts.stack.processes import (
     StackError,
     display_path,
     ensure_ports_free,
-    stop_process,
+    stop_processes,
     wait_until_healthy,
 )
 from scripts.stack.spark_cluster import SparkMaster, SparkWorker, spark_services
@@ -154,16 +154,12 @@ class Stack:
             return self._stop(services)
 
     def _stop(self, names: Sequence[str] | None) -> list[tuple[str, int | None]]:
-        stopped = []
-        for svc in reversed(self._all()):
-            if names is not None and svc.name not in names:
-                continue
-            proc = svc.pid_file.process()
-            if proc is not None:
-                stop_process(proc, svc.stop_signal, svc.grace_s)
+        chosen = [svc for svc in reversed(self._all()) if names is None or svc.name in names]
+        procs = {svc.name: svc.pid_file.process() for svc in chosen}
+        stop_processes([(proc, svc.stop_signal, svc.grace_s) for svc in chosen if (proc := procs[svc.name])])
+        for svc in chosen:
             svc.pid_file.remove()
-            stopped.append((svc.name, proc.pid if proc else None))
-        return stopped
+        return [(svc.name, proc.pid if (proc := procs[svc.name]) else None) for svc in chosen]
 
     def status(self) -> dict[str, dict[str, object]]:
         """Per service: running, healthy, pid, port and log file (external PostgreSQL: healthy only)."""
