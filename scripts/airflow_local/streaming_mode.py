@@ -90,23 +90,35 @@ class Stream:
         """The processes a clean stop signals: the Python driver, which this stream's process is."""
         return [self.process]
 
-    def stop(self) -> int:
+    def signal_stop(self) -> None:
         """SIGTERM to the Python driver alone (as a supervisor sends it): it finishes the running batch, stops the
         query and its JVM cleanly (spark.jobs.common.run_until_done). Signalling the group would kill the JVM
-        under it mid-batch. What outlives the clean stop (or its timeout) in the group is killed."""
+        under it mid-batch."""
         if self.process.poll() is None:
             for driver in self.drivers():
                 with contextlib.suppress(psutil.Error, ProcessLookupError):  # a process exiting meanwhile
                     driver.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STREAM_STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                pass
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+
+    def wait_stopped(self, deadline: float) -> int:
+        """The exit code once the stream has stopped; what outlives the clean stop (or the deadline, in
+        time.monotonic()) in its group is killed."""
+        try:
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
         return self.process.returncode
+
+
+def stop_streams(streams: list[Stream]) -> dict[str, int]:
+    """Stop every stream at once (each finishes its running batch in parallel); each one's exit code."""
+    for stream in streams:
+        stream.signal_stop()
+    deadline = time.monotonic() + STREAM_STOP_TIMEOUT_S
+    return {stream.name: stream.wait_stopped(deadline) for stream in streams}
 
 
 def start_stream(name: str, config: Path, log: Path, env: dict[str, str]) -> Stream:
@@ -205,8 +217,7 @@ def streaming_mode(
             mode.airflow = start_services(config, run_dir / "airflow", nice=AIRFLOW_NICE)
             yield mode
         finally:
-            for stream in reversed(mode.streams):
-                stream.stop()
+            stop_streams(mode.streams)
             if mode.airflow is not None:
                 mode.airflow.stop()
 

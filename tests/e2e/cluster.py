@@ -88,11 +88,12 @@ class WorkerLoss:
 
 class WorkerKiller(threading.Thread):
     """Waits for the application named `app_name` to run a task on a worker's executor and SIGKILLs that worker
-    (with its executors) at that moment: the application must finish its work on the other worker."""
+    (with its executors) at that moment: the application must finish its work on the other worker. Once it has,
+    the worker is started again, so the applications after it have both workers' cores."""
 
-    def __init__(self, stack: Stack, app_name: str, poll_s: float = 0.05):
+    def __init__(self, stack: Stack, app_name: str, poll_s: float = 0.05, app_poll_s: float = 0.5):
         super().__init__(name=f"kill-a-worker-running-{app_name}", daemon=True)
-        self.stack, self.app_name, self.poll_s = stack, app_name, poll_s
+        self.stack, self.app_name, self.poll_s, self.app_poll_s = stack, app_name, poll_s, app_poll_s
         self.done = threading.Event()
         self.loss: WorkerLoss | None = None
         self.error: BaseException | None = None
@@ -110,10 +111,20 @@ class WorkerKiller(threading.Thread):
             if app_id is None:
                 active = master_state(self.stack.settings)["activeapps"]
                 app_id = next((a["id"] for a in active if a["name"] == self.app_name), None)
-            else:
-                for worker in workers:
-                    tasks = set().union(*map(running_tasks, (worker.work_dir / app_id).glob("*/stderr")))
-                    if tasks:
-                        self.loss = WorkerLoss(worker.name, app_id, tasks, kill_worker(worker))
-                        return
+                time.sleep(self.poll_s if app_id else self.app_poll_s)
+                continue
+            for worker in workers:
+                tasks = set().union(*map(running_tasks, (worker.work_dir / app_id).glob("*/stderr")))
+                if tasks:
+                    self.loss = WorkerLoss(worker.name, app_id, tasks, kill_worker(worker))
+                    self._restart_after(app_id)
+                    return
             time.sleep(self.poll_s)
+
+    def _restart_after(self, app_id: str) -> None:
+        def running() -> bool:
+            return any(app["id"] == app_id for app in master_state(self.stack.settings)["activeapps"])
+
+        while not self.done.is_set() and running():
+            time.sleep(self.app_poll_s)
+        self.stack.up()

@@ -33,7 +33,7 @@ from kafka import events
 from kafka.admin import delete_topics, ensure_topic
 from kafka.produce import ProduceRun, produce_events
 from scripts.airflow_local.run_dag import isolation_env
-from scripts.airflow_local.streaming_mode import Stream, table_version, wait_for
+from scripts.airflow_local.streaming_mode import Stream, stop_streams, table_version, wait_for
 from scripts.packaging.spark_archive import build_archive
 from scripts.reconcile import lake_rows
 from scripts.stack.postgres_server import scratch_database
@@ -195,7 +195,7 @@ def test_streams_and_producer_survive_losing_the_leader_heaviest_kafka_node_twic
                 progress=lambda: (rows(settings, BRONZE_EVENTS), rows(settings, SILVER_METRICS)),
             )
         finally:
-            codes = {stream.name: stream.stop() for stream in reversed(streams)}
+            codes = stop_streams(streams)
             delete_topics(settings, [topic])
 
     assert producing, "the producer had finished before the first kill"
