@@ -123,7 +123,10 @@ class WorkerKiller(threading.Thread):
 
     def _restart_after(self, app_id: str) -> None:
         def running() -> bool:
-            return any(app["id"] == app_id for app in master_state(self.stack.settings)["activeapps"])
+            try:
+                return any(app["id"] == app_id for app in master_state(self.stack.settings)["activeapps"])
+            except OSError:  # a busy master's page timing out (URLError is one): ask again
+                return True
 
         while not self.done.is_set() and running():
             time.sleep(self.app_poll_s)
