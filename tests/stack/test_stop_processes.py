@@ -1,0 +1,46 @@
+"""stop_processes asks every process to stop before it waits for any: a KRaft quorum's nodes stop cleanly only
+together, since a node asked alone waits for a majority that is no longer there."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from scripts.stack.processes import stop_processes
+
+# A node that, asked to stop, finishes only once its peer has been asked too; it marks a clean exit.
+NODE = """
+import pathlib, signal, sys, time
+asked, peer_asked, clean, ready = map(pathlib.Path, sys.argv[1:])
+def stop(*_):
+    asked.touch()
+    while not peer_asked.exists():
+        time.sleep(0.01)
+    clean.touch()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+ready.touch()
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _node(tmp_path: Path, name: str, peer: str) -> subprocess.Popen[bytes]:
+    files = (f"{name}.asked", f"{peer}.asked", f"{name}.clean", f"{name}.ready")
+    return subprocess.Popen([sys.executable, "-c", NODE, *(str(tmp_path / f) for f in files)])
+
+
+def test_two_nodes_that_need_each_other_both_stop_cleanly(tmp_path: Path) -> None:
+    nodes = [_node(tmp_path, "a", "b"), _node(tmp_path, "b", "a")]
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / f"{name}.ready").exists() for name in "ab"):
+        assert time.monotonic() < deadline, "the nodes did not start"
+        time.sleep(0.05)
+    stop_processes([(psutil.Process(node.pid), signal.SIGTERM, 5.0) for node in nodes])
+    assert [node.wait(5) is not None for node in nodes] == [True, True]
+    assert sorted(p.name for p in tmp_path.glob("*.clean")) == ["a.clean", "b.clean"], "a node was killed"
