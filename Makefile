@@ -137,7 +137,8 @@ report: install ## Build the run report (.local/demo/report.html) of the latest 
 # CPU) and prints its log when pytest ends; `mvn test` leaves the packaged jar the tests load untouched.
 test: install $(SCALA_JAR) ## Run every test: pytest (the local cluster's last, in the same session) and, beside it, ScalaTest (Spark 3.5: make test-spark35)
 	@mkdir -p .local
-	@$(MVN) -f spark-scala/pom.xml test > .local/scalatest.log 2>&1 & scala=$$!; trap 'kill $$scala 2>/dev/null' EXIT INT TERM; \
+	@echo "ScalaTest runs beside pytest; its log (.local/scalatest.log) prints when pytest ends"; \
+	$(MVN) -f spark-scala/pom.xml test > .local/scalatest.log 2>&1 & scala=$$!; trap 'kill $$scala 2>/dev/null' EXIT INT TERM; \
 	$(PY) -m pytest $(PYTEST_ARGS); pytest_rc=$$?; \
 	wait $$scala; scala_rc=$$?; \
 	echo "--- ScalaTest, run beside pytest (exit $$scala_rc; log .local/scalatest.log):"; cat .local/scalatest.log; \

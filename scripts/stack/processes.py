@@ -166,7 +166,7 @@ def wait_until_healthy(
 def stop_processes(stopping: Sequence[tuple[psutil.Process, signal.Signals, float]]) -> None:
     """Ask every process to stop at once, then kill each one that has not exited after its grace period. At once,
     because a KRaft quorum's nodes must leave together: a node left alone has no majority to approve its
-    controlled shutdown and sat out its whole grace period (30 s of every cluster teardown)."""
+    controlled shutdown, and would sit out its whole grace period."""
     asked: list[tuple[psutil.Process, float]] = []
     for proc, stop_signal, grace_s in stopping:
         with contextlib.suppress(psutil.NoSuchProcess):
