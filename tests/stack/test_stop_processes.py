@@ -37,10 +37,15 @@ def _node(tmp_path: Path, name: str, peer: str) -> subprocess.Popen[bytes]:
 
 def test_two_nodes_that_need_each_other_both_stop_cleanly(tmp_path: Path) -> None:
     nodes = [_node(tmp_path, "a", "b"), _node(tmp_path, "b", "a")]
-    deadline = time.monotonic() + 30
-    while not all((tmp_path / f"{name}.ready").exists() for name in "ab"):
-        assert time.monotonic() < deadline, "the nodes did not start"
-        time.sleep(0.05)
-    stop_processes([(psutil.Process(node.pid), signal.SIGTERM, 5.0) for node in nodes])
-    assert [node.wait(5) is not None for node in nodes] == [True, True]
+    try:
+        deadline = time.monotonic() + 30
+        while not all((tmp_path / f"{name}.ready").exists() for name in "ab"):
+            assert time.monotonic() < deadline, "the nodes did not start"
+            time.sleep(0.05)
+        stop_processes([(psutil.Process(node.pid), signal.SIGTERM, 5.0) for node in nodes])
+    finally:
+        for node in nodes:
+            if node.poll() is None:
+                node.kill()
+            node.wait(5)
     assert sorted(p.name for p in tmp_path.glob("*.clean")) == ["a.clean", "b.clean"], "a node was killed"
