@@ -112,11 +112,26 @@ def unfinished_redrives(spark: SparkSession, silver: str, quarantine: str) -> li
         .select("userMetadata")
         .collect()
     }
-    pending = [
-        PendingRedrive(tag["app_id"], int(tag["quarantine_version"]), tag.get("reason"))
-        for _, tag in reversed(silver_writes(spark, silver))
-        if "quarantine_version" in tag and tag["app_id"] not in done
-    ]
+    return pending_redrives(silver_writes(spark, silver), done, silver)
+
+
+def pending_redrives(writes: list[tuple[int, dict]], done: set, silver: str) -> list[PendingRedrive]:
+    """The re-drive appends among silver's tagged `writes` (version, tag) whose id is not in `done`, oldest first.
+    A re-drive tag whose quarantine_version is not a Delta version is an error naming the commit: resuming from a
+    guessed version could move the wrong rows."""
+    pending = []
+    for version, tag in reversed(writes):
+        if "quarantine_version" not in tag or tag["app_id"] in done:
+            continue
+        quarantine_version = tag["quarantine_version"]
+        if type(quarantine_version) is not int or quarantine_version < 0:
+            raise RuntimeError(
+                f"silver ({silver}) commit {version} is tagged as re-drive {tag['app_id']} with quarantine_version "
+                f"{quarantine_version!r}, not a Delta version, so the re-drive cannot be resumed. Find which "
+                "quarantine version it read (DESCRIBE HISTORY on quarantine) and finish it by hand (docs/runbook.md, "
+                "Re-drive quarantine)"
+            )
+        pending.append(PendingRedrive(tag["app_id"], quarantine_version, tag.get("reason")))
     return pending
 
 

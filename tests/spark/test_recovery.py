@@ -261,3 +261,24 @@ def test_replay_from_bronze_rebuilds_silver_and_gold_and_always_gets_a_new_app_i
 def ledger_totals(spark, metrics):
     found = spark.read.format("delta").load(metrics).collect()
     return tuple(sum(getattr(m, k) for m in found) for k in ("rows_in", "inserted", "quarantined", "duplicates"))
+
+
+@pytest.mark.parametrize("version", ["3", None, -1, True, 2.0])
+def test_a_redrive_tag_without_a_delta_version_is_an_error_naming_the_commit(version):
+    writes = [(9, {"app_id": "redrive-b", "quarantine_version": version}), (4, {"app_id": "silver-a"})]
+    with pytest.raises(RuntimeError, match=r"commit 9 is tagged as re-drive redrive-b .* not a Delta version"):
+        redrive.pending_redrives(writes, set(), "/lake/silver")
+
+
+def test_pending_redrives_are_the_unfinished_ones_oldest_first():
+    writes = [
+        (9, {"app_id": "r3", "quarantine_version": 7, "reason": "future_timestamp"}),
+        (6, {"app_id": "r2", "quarantine_version": 5}),
+        (5, {"app_id": "silver-a"}),
+        (2, {"app_id": "r1", "quarantine_version": 0}),
+    ]
+    pending = redrive.pending_redrives(writes, {"r2"}, "/lake/silver")
+    assert pending == [
+        redrive.PendingRedrive("r1", 0, None),
+        redrive.PendingRedrive("r3", 7, "future_timestamp"),
+    ]
