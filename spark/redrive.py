@@ -127,9 +127,8 @@ def pending_redrives(writes: list[tuple[int, dict]], done: set, silver: str) -> 
         if type(quarantine_version) is not int or quarantine_version < 0:
             raise RuntimeError(
                 f"silver ({silver}) commit {version} is tagged as re-drive {tag['app_id']} with quarantine_version "
-                f"{quarantine_version!r}, not a Delta version, so the re-drive cannot be resumed. Find which "
-                "quarantine version it read (DESCRIBE HISTORY on quarantine) and finish it by hand (docs/runbook.md, "
-                "Re-drive quarantine)"
+                f"{quarantine_version!r}, not a Delta version, so the re-drive cannot be resumed: rebuild "
+                "silver from bronze with `make replay` (docs/runbook.md, Re-drive quarantine)"
             )
         pending.append(PendingRedrive(tag["app_id"], quarantine_version, tag.get("reason")))
     return pending
