@@ -128,7 +128,7 @@ def pending_redrives(writes: list[tuple[int, dict]], done: set, silver: str) -> 
             raise RuntimeError(
                 f"silver ({silver}) commit {version} is tagged as re-drive {tag['app_id']} with quarantine_version "
                 f"{quarantine_version!r}, not a Delta version, so the re-drive cannot be resumed: rebuild "
-                "silver from bronze with `make replay` (docs/runbook.md, Re-drive quarantine)"
+                "silver from bronze with `make replay ARGS=--in-place` (docs/runbook.md, Re-drive quarantine)"
             )
         pending.append(PendingRedrive(tag["app_id"], quarantine_version, tag.get("reason")))
     return pending
