@@ -133,13 +133,15 @@ report: install ## Build the run report (.local/demo/report.html) of the latest 
 
 # Spark 3.5 (make test-spark35: the PySpark tests and ScalaTest again, 20-40 min) is not in make test: with it make
 # test ran past CI's 90-minute limit on a slow 2-core host (docs/benchmarks.md). Run it before a Synapse release.
-# ScalaTest runs beside pytest (whose real-component tests wait on JVMs, Kafka and Airflow more than they use the
-# CPU) and prints its log when pytest ends; `mvn test` leaves the packaged jar the tests load untouched.
-test: install $(SCALA_JAR) ## Run every test: pytest (the local cluster's last, in the same session) and, beside it, ScalaTest (Spark 3.5: make test-spark35)
+# The real-component tests wait on JVMs, Kafka and Airflow more than they use the CPU, so pytest runs on
+# TEST_WORKERS pytest-xdist workers (tests/e2e in one lane, the other modules one by one: tests/xdist_lanes.py)
+# and ScalaTest runs beside it, its log printed when pytest ends; `mvn test` leaves the jar the tests load untouched.
+TEST_WORKERS ?= 2
+test: install $(SCALA_JAR) ## Run every test: pytest on TEST_WORKERS=2 workers (the local cluster's last) and, beside it, ScalaTest (Spark 3.5: make test-spark35)
 	@mkdir -p .local
 	@echo "ScalaTest runs beside pytest; its log (.local/scalatest.log) prints when pytest ends"; \
 	$(MVN) -f spark-scala/pom.xml test > .local/scalatest.log 2>&1 & scala=$$!; trap 'kill $$scala 2>/dev/null' EXIT INT TERM; \
-	$(PY) -m pytest $(PYTEST_ARGS); pytest_rc=$$?; \
+	$(PY) -m pytest -n $(TEST_WORKERS) --no-loadscope-reorder $(PYTEST_ARGS); pytest_rc=$$?; \
 	wait $$scala; scala_rc=$$?; \
 	echo "--- ScalaTest, run beside pytest (exit $$scala_rc; log .local/scalatest.log):"; cat .local/scalatest.log; \
 	test $$pytest_rc -eq 0 -a $$scala_rc -eq 0

@@ -20,6 +20,7 @@ from config.settings import Settings, load_settings
 from scripts.stack.kafka_broker import SECRET_ENV
 from scripts.stack.processes import Port, port_advice, port_answers
 from scripts.stack.services import Stack, StackError, StackInfo, main
+from tests.shared_stack import shared_stack
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +231,18 @@ def test_down_stops_our_processes_and_is_repeatable(over_stale_pids):
     stack.down()
     assert not any(item["running"] for item in stack.status().values())
     assert unrelated.poll() is None
+
+
+def test_xdist_workers_share_one_stack_and_the_last_to_finish_stops_it(tmp_path, monkeypatch):
+    """tests/shared_stack.py: the first worker finishing must not stop the broker under the other."""
+    settings = _isolated_settings(monkeypatch, tmp_path)
+    stack = Stack(settings)
+    starter, other = shared_stack(settings, tmp_path, "gw0"), shared_stack(settings, tmp_path, "gw1")
+    assert sorted(starter.__enter__().started) == ["kafka", "postgres"]
+    pids = _pids(stack)
+    assert other.__enter__().started == []
+    starter.__exit__(None, None, None)
+    assert _pids(stack) == pids and port_answers(settings.stack.kafka.port), "the starter stopped it under gw1"
+    other.__exit__(None, None, None)
+    assert not any(item["running"] for item in stack.status().values())
+    assert not port_answers(settings.stack.kafka.port) and not port_answers(settings.stack.postgres.port)

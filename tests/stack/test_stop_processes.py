@@ -49,3 +49,29 @@ def test_two_nodes_that_need_each_other_both_stop_cleanly(tmp_path: Path) -> Non
                 node.kill()
             node.wait(5)
     assert sorted(p.name for p in tmp_path.glob("*.clean")) == ["a.clean", "b.clean"], "a node was killed"
+
+
+# A parent that starts a server and never reaps it, as a test worker that started the stack and lives on while
+# another worker, the stack's last user, stops it.
+PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen(["sleep", "600"])
+print(child.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_process_another_live_process_started_counts_as_stopped_once_it_exits() -> None:
+    """Its exit leaves a zombie until its own parent reaps it, which only the parent can: waiting for the pid to
+    disappear sat out the whole grace period, then the kill's wait timed out and raised."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        server = psutil.Process(int(parent.stdout.readline()))
+        started = time.monotonic()
+        stop_processes([(server, signal.SIGTERM, 5.0)])
+        assert time.monotonic() - started < 3.0, "stop_processes waited out the grace period for a zombie"
+        assert server.status() == psutil.STATUS_ZOMBIE, "the server did not stop"
+    finally:
+        parent.kill()
+        parent.wait(5)
