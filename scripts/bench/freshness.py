@@ -81,7 +81,7 @@ def measure(mode: StreamingMode, since: datetime) -> dict[str, Any]:
     settings = mode.settings
     from deltalake import DeltaTable
 
-    commits = silver_commits(DeltaTable(settings.storage.uri_of(SILVER_EVENTS)))
+    commits = silver_commits(DeltaTable(settings.storage.uri_of(SILVER_EVENTS)).history())
     found = freshness(silver_with_send_time(settings, since), commits, publishes(mode.dag_runs()))
     lags = found["lags"]
     return {

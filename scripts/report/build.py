@@ -24,6 +24,8 @@ from scripts.report.sources import Unavailable, read_airflow, read_lake, read_se
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / ".local" / "demo"
 LAKE_ENV = "LAKEHOUSE_LAKE_URI"
+WINDOW_HOURS = 24.0
+"""Freshness and the quarantine timeline cover silver's last day of commits (sources.Window); counts cover all."""
 
 
 def _missing(why: str) -> dict[str, Any]:
@@ -37,10 +39,12 @@ def _attempt(read: Any, *args: Any) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def gather(settings: Settings, summary: Path | None, airflow_home: Path | None) -> dict[str, Any]:
+def gather(
+    settings: Settings, summary: Path | None, airflow_home: Path | None, window_hours: float | None = WINDOW_HOURS
+) -> dict[str, Any]:
     """Every number the page shows, as plain JSON-ready data; a section whose input is missing says why."""
     lake_uri = lake_of(settings)
-    lake, lake_why = _attempt(read_lake, settings)
+    lake, lake_why = _attempt(read_lake, settings, window_hours)
     demo, summary_why = _attempt(read_summary, summary)
     if demo and demo[0].get("lake") != lake_uri:
         demo, summary_why = None, f"{summary} describes the lake {demo[0].get('lake')}, not this one"
@@ -55,11 +59,13 @@ def gather(settings: Settings, summary: Path | None, airflow_home: Path | None) 
         "summary_why": summary_why,
     }
     if lake:
-        ledger = compute.ledger(manifest, lake.bronze_rows, lake.silver.num_rows, lake.quarantine, lake.metrics)
+        ledger = compute.ledger(manifest, lake.bronze_rows, lake.silver_rows, lake.quarantine_reasons, lake.metrics)
         data["ledger"] = {"available": True, **ledger, "manifest_why": summary_why}
-        data["quarantine_timeline"] = {"available": True, **compute.quarantine_timeline(lake.quarantine)}
+        window = {"hours": lake.window.hours, "since": lake.window.since and lake.window.since.isoformat()}
+        timeline = compute.quarantine_timeline(lake.quarantine)
+        data["quarantine_timeline"] = {"available": True, **timeline, "window": window}
         fresh = compute.freshness(lake.silver, lake.silver_commits, serving.loads if serving else None)
-        data["freshness"] = {"available": True, **fresh, "publish_why": serving_why}
+        data["freshness"] = {"available": True, **fresh, "publish_why": serving_why, "window": window}
     else:
         for key in ("ledger", "quarantine_timeline", "freshness"):
             data[key] = _missing(lake_why)
@@ -75,7 +81,7 @@ def gather(settings: Settings, summary: Path | None, airflow_home: Path | None) 
         data["serving"] = _missing(serving_why)
     if airflow:
         rows = (
-            compute.stage_rows(lake.bronze_rows, lake.metrics, lake.silver.num_rows, serving.loads if serving else None)
+            compute.stage_rows(lake.bronze_rows, lake.metrics, lake.silver_rows, serving.loads if serving else None)
             if lake
             else {}
         )
@@ -108,10 +114,15 @@ def demo_lake(summary: Path) -> str | None:
 
 
 def write_report(
-    settings: Settings, out: Path, *, summary: Path | None = None, airflow_home: Path | None = None
+    settings: Settings,
+    out: Path,
+    *,
+    summary: Path | None = None,
+    airflow_home: Path | None = None,
+    window_hours: float | None = WINDOW_HOURS,
 ) -> Path:
     """Write the report for this lake and database to `out` and return its path."""
-    page = render.render(gather(settings, summary, airflow_home))
+    page = render.render(gather(settings, summary, airflow_home, window_hours))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
@@ -124,7 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", type=Path, help="the demo's summary.json (default: .local/demo/summary.json)")
     parser.add_argument("--airflow-home", type=Path, help="a local run's AIRFLOW_HOME (default: the latest demo's)")
     parser.add_argument("--out", type=Path, default=DEMO_DIR / "report.html")
+    parser.add_argument(
+        "--window-hours",
+        type=float,
+        default=WINDOW_HOURS,
+        help="freshness and the quarantine timeline cover silver's commits of the last H hours before its newest "
+        f"(default {WINDOW_HOURS:g}; 0: the whole table, read in full); the ledger always counts every row",
+    )
     args = parser.parse_args(argv)
+    if args.window_hours < 0:
+        parser.error(f"--window-hours must be 0 (the whole table) or more, not {args.window_hours:g}")
     default_summary = DEMO_DIR / "summary.json"
     summary = args.summary or (default_summary if default_summary.is_file() else None)
     if summary and LAKE_ENV not in os.environ and (lake := demo_lake(summary)):
@@ -135,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     airflow_home = args.airflow_home or default_airflow_home(settings)
-    path = write_report(settings, args.out, summary=summary, airflow_home=airflow_home)
+    window = args.window_hours or None
+    path = write_report(settings, args.out, summary=summary, airflow_home=airflow_home, window_hours=window)
     print(f"report: {path}")
     return 0
 

@@ -142,8 +142,10 @@ def _ledger(section: dict[str, Any], figures: _Figures) -> str:
 def _quarantine(section: dict[str, Any], figures: _Figures) -> str:
     if (missing := _unavailable(section)) is not None:
         return missing
+    window = _window_note(section, "rows quarantined")
+    note = f'<p class="na">{html.escape(window)}</p>' if window else ""
     if not section["buckets"]:
-        return "<p>no quarantined rows</p>"
+        return "<p>no quarantined rows</p>" + note
     figure = go.Figure(
         [go.Bar(name=reason, x=section["buckets"], y=counts) for reason, counts in section["series"].items()]
     )
@@ -154,7 +156,7 @@ def _quarantine(section: dict[str, Any], figures: _Figures) -> str:
         if any(section["series"][r][i] for r in section["series"])
     ]
     header = ["ingest bucket (UTC)", *section["series"]]
-    return figures.div(figure) + _table(header, rows, set(range(1, len(header))))
+    return figures.div(figure) + _table(header, rows, set(range(1, len(header)))) + note
 
 
 def _serving(section: dict[str, Any], figures: _Figures) -> str:
@@ -270,6 +272,8 @@ def _freshness(section: dict[str, Any], figures: _Figures) -> str:
         )
     if section.get("publish_why"):
         notes.append("no PostgreSQL publish times: the serving database could not be read (see Served marts)")
+    if window := _window_note(section, "silver's batches committed"):
+        notes.append(window)
     note = "".join(f'<p class="na">{html.escape(n)}</p>' for n in notes)
     explain = (
         "<p>Silver commit = the Delta commit of the batch's silver append (its rows visible); PostgreSQL publish = the "
@@ -278,6 +282,17 @@ def _freshness(section: dict[str, Any], figures: _Figures) -> str:
     )
     header = ["lag", "p50", "p95", "max", "silver rows"]
     return explain + _table(header, rows, {1, 2, 3, 4}) + note + figures.div(figure)
+
+
+def _window_note(section: dict[str, Any], what: str) -> str | None:
+    """Says which part of the lake a windowed section covers (sources.Window), when it is not the whole table."""
+    window = section.get("window") or {}
+    if not window.get("since"):
+        return None
+    return (
+        f"{what} since {window['since']} (the {window['hours']:g} h before silver's newest commit): "
+        "make report ARGS=--window-hours=N sets the window, 0 reads the whole table"
+    )
 
 
 SECTIONS = (

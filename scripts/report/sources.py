@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -27,15 +29,31 @@ class Unavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Window:
+    """Which silver batches the freshness and quarantine-timeline sections read: those committed in the `hours`
+    before silver's newest commit, so the report's cost follows the window and not the table's history. `since`
+    is None when the window holds the whole table (every commit since version 0 is in it), or when hours is None."""
+
+    hours: float | None
+    since: datetime | None
+
+
+@dataclass(frozen=True)
 class LakeInputs:
-    """The lake's tables, narrowed to the columns the report uses."""
+    """The lake's tables, narrowed to the columns the report uses: counts over whole tables, rows of the window."""
 
     bronze_rows: int
+    silver_rows: int
     silver: pa.Table
+    """The window's silver rows: event time, ingest time, batch."""
     silver_commits: pa.Table
+    quarantine_reasons: pa.Table
+    """Every quarantined row's reason (the ledger counts them all)."""
     quarantine: pa.Table
+    """The window's quarantined rows: reason, ingest time."""
     metrics: pa.Table
     gold_table_ids: dict[str, str]
+    window: Window
 
 
 @dataclass(frozen=True)
@@ -63,12 +81,30 @@ def _delta(settings: Settings, table: Table) -> DeltaTable:
         ) from None
 
 
-def silver_commits(silver: DeltaTable) -> pa.Table:
+def history_window(table: DeltaTable, hours: float | None, first_limit: int = 1000) -> tuple[list[dict], Window]:
+    """The commits of the `hours` before the table's newest commit (all of them if hours is None), newest first,
+    read in growing pages so a table with months of five-second commits is not read whole."""
+    if hours is None:
+        return table.history(), Window(None, None)
+    limit = first_limit
+    while True:
+        entries = table.history(limit)
+        since_ms = entries[0]["timestamp"] - hours * 3_600_000 if entries else 0
+        whole = len(entries) < limit and (not entries or entries[-1]["version"] == 0)
+        if whole and entries[-1]["timestamp"] >= since_ms:
+            return entries, Window(hours, None)
+        if len(entries) < limit or entries[-1]["timestamp"] < since_ms:
+            since = datetime.fromtimestamp(since_ms / 1000, UTC)
+            return [e for e in entries if e["timestamp"] >= since_ms], Window(hours, since)
+        limit *= 4
+
+
+def silver_commits(history: list[dict]) -> pa.Table:
     """When each silver append committed (app_id, batch_id, committed_at), found by the tag its commit carries
     (spark.write_tags): the moment that batch's rows became visible. The batch's metrics row comes later, after
     the quarantine append and the counts. Appends whose log entries were cleaned up are not listed."""
     found: dict[tuple[str, int], int] = {}
-    for entry in silver.history():
+    for entry in history:
         if tag := read_tag(entry.get("userMetadata")):
             key = (tag["app_id"], int(tag["batch_id"]))
             found[key] = min(found.get(key, entry["timestamp"]), entry["timestamp"])
@@ -83,13 +119,56 @@ def silver_commits(silver: DeltaTable) -> pa.Table:
     )
 
 
-def read_lake(settings: Settings) -> LakeInputs:
-    """Bronze's row count; silver's times, batch ids and commits; quarantine's reasons; the metrics ledger; gold's
-    table ids."""
-    bronze = _delta(settings, BRONZE_EVENTS).to_pyarrow_dataset().count_rows()
+def row_count(table: DeltaTable) -> int:
+    """The table's rows from its log's per-file record counts (no data file opened), or its files' footers when a
+    file was written without statistics."""
+    records = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+    if records.null_count == 0:
+        return pc.sum(records).as_py() or 0
+    return table.to_pyarrow_dataset().count_rows()
+
+
+SILVER_COLUMNS = ["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"]
+
+
+def silver_rows_of(table: DeltaTable, commits: pa.Table, window: Window) -> pa.Table:
+    """Silver's rows of the window's batches: only the files whose batch-id statistics can hold them are opened
+    (silver keeps statistics on silver_app_id and silver_batch_id, spark/silver_tables.py)."""
+    if window.since is None:
+        return table.to_pyarrow_table(columns=SILVER_COLUMNS)
+    first: dict[str, int] = {}
+    for commit in commits.to_pylist():
+        app_id, batch_id = commit["app_id"], commit["batch_id"]
+        first[app_id] = min(first.get(app_id, batch_id), batch_id)
+    if not first:
+        return table.to_pyarrow_dataset().schema.empty_table().select(SILVER_COLUMNS)
+    files = [[("silver_app_id", "=", app), ("silver_batch_id", ">=", batch)] for app, batch in first.items()]
+    rows = None
+    for app, batch in first.items():
+        clause = (ds.field("silver_app_id") == app) & (ds.field("silver_batch_id") >= batch)
+        rows = clause if rows is None else rows | clause
+    return table.to_pyarrow_dataset(file_pruning_predicate=files).to_table(columns=SILVER_COLUMNS, filter=rows)
+
+
+def quarantine_rows_of(table: DeltaTable, window: Window) -> pa.Table:
+    """Quarantine's rows ingested in the window, reading only its ingest_date partitions from the window's first."""
+    if window.since is None:
+        return table.to_pyarrow_table(columns=["reason", "ingested_at"])
+    since = window.since
+    partitioned = "ingest_date" in table.metadata().partition_columns
+    files = [("ingest_date", ">=", since.date())] if partitioned else None
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=files)
+    return dataset.to_table(columns=["reason", "ingested_at"], filter=ds.field("ingested_at") >= since)
+
+
+def read_lake(settings: Settings, window_hours: float | None = None) -> LakeInputs:
+    """Bronze's and silver's row counts; the window's silver times, batches and commits; quarantine's reasons (all,
+    and the window's with their ingest times); the metrics ledger; gold's table ids."""
+    bronze = row_count(_delta(settings, BRONZE_EVENTS))
     silver_table = _delta(settings, SILVER_EVENTS)
-    silver = silver_table.to_pyarrow_table(columns=["event_ts", "ingested_at", "silver_app_id", "silver_batch_id"])
-    quarantine = _delta(settings, QUARANTINE).to_pyarrow_table(columns=["reason", "ingested_at"])
+    history, window = history_window(silver_table, window_hours)
+    commits = silver_commits(history)
+    quarantine_table = _delta(settings, QUARANTINE)
     metrics = _delta(settings, SILVER_METRICS).to_pyarrow_table(
         columns=["stream", "app_id", "batch_id", "rows_in", "inserted", "quarantined", "duplicates", "processed_at"]
     )
@@ -97,7 +176,17 @@ def read_lake(settings: Settings) -> LakeInputs:
     for mart in MART_TABLES:
         with contextlib.suppress(Unavailable):
             gold_ids[mart.name] = _delta(settings, mart).metadata().id
-    return LakeInputs(bronze, silver, silver_commits(silver_table), quarantine, metrics, gold_ids)
+    return LakeInputs(
+        bronze_rows=bronze,
+        silver_rows=row_count(silver_table),
+        silver=silver_rows_of(silver_table, commits, window),
+        silver_commits=commits,
+        quarantine_reasons=quarantine_table.to_pyarrow_table(columns=["reason"]),
+        quarantine=quarantine_rows_of(quarantine_table, window),
+        metrics=metrics,
+        gold_table_ids=gold_ids,
+        window=window,
+    )
 
 
 def _rows(cur: Any, query: str, params: tuple = ()) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -137,6 +139,41 @@ def test_report_of_a_demo_lake_without_postgres_renders_every_section_and_fetche
         ("bronze", 3.0, 6),
         ("silver", 6.0, 6),
     ]
+
+
+def test_a_window_limits_freshness_and_the_timeline_to_silvers_newest_commits_and_the_ledger_counts_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second silver batch committed 1.5 s after the first, and a 1 s window: freshness reads the second batch's
+    rows alone and the page says so; the ledger still counts every row of every table."""
+    lake = tmp_path / "lake"
+    write_lake(lake)
+    time.sleep(1.5)
+    later = {
+        "event_ts": pa.array([at(-5), at(-4)], TS),
+        "ingested_at": pa.array([at(2), at(2)], TS),
+        "silver_app_id": ["a", "a"],
+        "silver_batch_id": pa.array([1, 1], pa.int64()),
+    }
+    tag = write_tag("a", 1, read_version=0)
+    write_deltalake(
+        str(lake / "silver" / "events"),
+        pa.table(later),
+        mode="append",
+        commit_properties=CommitProperties(custom_metadata={"userMetadata": tag}),
+    )
+    out = build.write_report(settings_for(lake, monkeypatch), tmp_path / "w.html", window_hours=1 / 3600)
+
+    data, _ = read_page(out)
+    assert data["freshness"]["rows"] == 2 and data["freshness"]["unmatched_rows"] == 0
+    assert data["freshness"]["lags"]["event_to_silver"]["count"] == 2
+    assert data["ledger"]["silver"] == 5 and data["ledger"]["quarantine"] == {"invalid_json": 1, "out_of_range": 1}
+    assert data["quarantine_timeline"]["buckets"] == [], "both quarantined rows were ingested long before"
+    since = data["freshness"]["window"]["since"]
+    assert since is not None and data["quarantine_timeline"]["window"]["since"] == since
+    assert html.escape(f"silver's batches committed since {since}") in out.read_text(encoding="utf-8")
+    whole, _ = read_page(build.write_report(settings_for(lake, monkeypatch), tmp_path / "all.html", window_hours=None))
+    assert whole["freshness"]["rows"] == 5 and whole["freshness"]["window"]["since"] is None
 
 
 def test_report_with_no_lake_no_summary_and_no_airflow_home_says_why_for_each_section(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -234,10 +235,90 @@ def test_silver_commits_are_the_tagged_appends_first_commit_times(tmp_path) -> N
     commit('{"writer": "lakehouse-silver-append", "batch_id": 5, "read_version": 4}')
     history = {h["version"]: h["timestamp"] for h in DeltaTable(uri).history()}
 
-    found = silver_commits(DeltaTable(uri)).to_pylist()
+    found = silver_commits(DeltaTable(uri).history()).to_pylist()
     assert sorted((r["app_id"], r["batch_id"]) for r in found) == [("app", 0), ("app", 1)], "tagged appends only"
     committed = {r["batch_id"]: r["committed_at"] for r in found}
     assert committed == {
         0: datetime.fromtimestamp(history[0] / 1000, UTC),
         1: datetime.fromtimestamp(history[3] / 1000, UTC),
     }
+
+
+class LogOnly:
+    """A table's history alone, newest first like delta-rs's, recording each page size asked for."""
+
+    def __init__(self, timestamps_ms: list[int], first_version: int = 0) -> None:
+        self.entries = [{"version": first_version + v, "timestamp": t} for v, t in enumerate(timestamps_ms)][::-1]
+        self.limits: list[int | None] = []
+
+    def history(self, limit: int | None = None) -> list[dict]:
+        self.limits.append(limit)
+        return self.entries if limit is None else self.entries[:limit]
+
+
+HOUR_MS = 3_600_000
+
+
+def test_a_table_younger_than_the_window_is_read_whole() -> None:
+    from scripts.report.sources import Window, history_window
+
+    log = LogOnly([0, HOUR_MS, 2 * HOUR_MS])
+    entries, window = history_window(log, hours=24)
+    assert window == Window(24, None) and [e["version"] for e in entries] == [2, 1, 0]
+
+
+def test_an_older_table_is_read_in_growing_pages_until_the_window_starts() -> None:
+    """Ten commits an hour apart and a 2.5 h window: the newest three, found by reading 2 then 8 entries, not 10."""
+    from scripts.report.sources import history_window
+
+    log = LogOnly([i * HOUR_MS for i in range(10)])
+    entries, window = history_window(log, hours=2.5, first_limit=2)
+    assert [e["version"] for e in entries] == [9, 8, 7]
+    assert window.since == datetime.fromtimestamp((9 - 2.5) * HOUR_MS / 1000, UTC)
+    assert log.limits == [2, 8]
+
+
+def test_a_cleaned_log_is_never_taken_for_the_whole_table() -> None:
+    """Version 0's entry was cleaned up: its rows may be older than any listed commit, so the window stays."""
+    from scripts.report.sources import history_window
+
+    entries, window = history_window(LogOnly([0, HOUR_MS], first_version=5), hours=24)
+    assert window.since is not None and [e["version"] for e in entries] == [6, 5]
+
+
+def test_no_window_reads_the_whole_history_at_once() -> None:
+    from scripts.report.sources import Window, history_window
+
+    log = LogOnly([i * HOUR_MS for i in range(100)])
+    entries, window = history_window(log, hours=None)
+    assert window == Window(None, None) and len(entries) == 100 and log.limits == [None]
+
+
+def test_the_windows_silver_rows_come_only_from_files_that_can_hold_its_batches(tmp_path) -> None:
+    """Three batches in three files; the window holds batch 2 of app a and batch 0 of a later app b. The files of
+    the older batches are deleted from disk: the read opens none of them, or it would fail."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from scripts.report.sources import Window, silver_rows_of
+
+    uri = str(tmp_path / "silver")
+    files: dict[tuple[str, int], set[str]] = {}
+    for app, batch in (("a", 0), ("a", 1), ("a", 2), ("b", 0)):
+        rows = {
+            "event_ts": pa.array([at(batch)] * 2, TS),
+            "ingested_at": pa.array([at(batch + 1)] * 2, TS),
+            "silver_app_id": [app, app],
+            "silver_batch_id": pa.array([batch, batch], pa.int64()),
+        }
+        before = set(DeltaTable(uri).file_uris()) if files else set()
+        write_deltalake(uri, pa.table(rows), mode="append")
+        files[(app, batch)] = set(DeltaTable(uri).file_uris()) - before
+    for path in files[("a", 0)] | files[("a", 1)]:
+        Path(path).unlink()
+    table = DeltaTable(uri)
+    commits = pa.table({"app_id": ["a", "b"], "batch_id": pa.array([2, 0], pa.int64())})
+    read = silver_rows_of(table, commits, Window(24, at(0)))
+    pairs = sorted(
+        zip(read.column("silver_app_id").to_pylist(), read.column("silver_batch_id").to_pylist(), strict=True)
+    )
+    assert pairs == [("a", 2), ("a", 2), ("b", 0), ("b", 0)]
