@@ -25,7 +25,7 @@ SPARK35_SKIP := --ignore=tests/spark/test_scala_parity.py \
 SPARK35_PYTEST := LAKEHOUSE_SPARK_JARS_DIR=$(SPARK35_JARS) $(SPARK35_VENV)/bin/python -m pytest tests/spark \
 	$(SPARK35_SKIP) $(PYTEST_ARGS)
 
-.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status test-cluster produce demo report test test-properties lint bench-produce bench-events bench-validator bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
+.PHONY: help install jars stack-up stack-down stack-status cluster-up cluster-down cluster-status test-cluster produce demo report test test-properties lint bench-produce bench-events bench-validator bench-load migrate load requirements clean spark-archive bronze silver gold maintenance dags-bundle airflow-run airflow-ui airflow-ui-stop screenshots scala-build scala-build-35 scala-test bench-scala bench-spark bench-scale bench-report bench-dedup-state bench-e2e bench-freshness redrive replay spark-wheel spark35 test-spark35
 
 help: ## List every target
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -190,6 +190,9 @@ bench-spark: stack-up ## Time bronze, silver and gold in one SparkSession (1M ev
 
 bench-scale: stack-up ## Silver over 100k new events on 20M rows of history vs on an empty silver: make bench-scale ARGS="--big-rows 2000000"
 	$(PY) -m scripts.bench.scale $(ARGS)
+
+bench-report: install ## make report on a 20M-row silver of 200 hourly batches: the default 24 h window against the whole table
+	$(PY) -m scripts.bench.report_window $(ARGS)
 
 bench-dedup-state: install ## RocksDB dedup state: a 100k-id batch on 20M ids of state vs none: make bench-dedup-state ARGS="--mode continuous"
 	$(PY) -m scripts.bench.dedup_state $(ARGS)
