@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 from config.settings import Settings
 from scripts.stack.services import Stack, StackInfo
@@ -25,28 +28,31 @@ def _locked(lock: Path) -> Iterator[None]:
 
 
 def _read(state: Path) -> dict[str, list[str]]:
-    if state.exists():
-        return json.loads(state.read_text(encoding="utf-8"))
-    return {"users": [], "started": []}
+    """The users (worker:pid) and what they started; a user whose process is gone (a crashed worker, which xdist
+    replaces under a new name) no longer counts, so the last live worker still stops the stack."""
+    record = json.loads(state.read_text(encoding="utf-8")) if state.exists() else {"users": [], "started": []}
+    record["users"] = [user for user in record["users"] if psutil.pid_exists(int(user.rsplit(":", 1)[1]))]
+    return record
 
 
 @contextlib.contextmanager
 def shared_stack(settings: Settings, run_dir: Path, worker: str) -> Iterator[StackInfo]:
     """The stack for `worker`, counted as a user of it in `run_dir` until the block ends."""
     lock, state = run_dir / "stack.lock", run_dir / "stack-users.json"
+    user = f"{worker}:{os.getpid()}"
     stack = Stack(settings)
     with _locked(lock):
         record = _read(state)
         info = stack.up()
         record["started"] = sorted({*record["started"], *info.started})
-        record["users"].append(worker)
+        record["users"].append(user)
         state.write_text(json.dumps(record), encoding="utf-8")
     try:
         yield info
     finally:
         with _locked(lock):
             record = _read(state)
-            record["users"].remove(worker)
+            record["users"].remove(user)
             if not record["users"] and record["started"]:
                 stack.down(record["started"])
                 record["started"] = []

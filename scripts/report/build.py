@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO_DIR = ROOT / ".local" / "demo"
 LAKE_ENV = "LAKEHOUSE_LAKE_URI"
 WINDOW_HOURS = 24.0
-"""Freshness and the quarantine timeline cover silver's last day of commits (sources.Window); counts cover all."""
+"""Freshness covers silver's last day of commits and the quarantine timeline the rows ingested since that day's
+start (sources.Window); the counts cover every row."""
 
 
 def _missing(why: str) -> dict[str, Any]:
@@ -139,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         "--window-hours",
         type=float,
         default=WINDOW_HOURS,
-        help="freshness and the quarantine timeline cover silver's commits of the last H hours before its newest "
-        f"(default {WINDOW_HOURS:g}; 0: the whole table, read in full); the ledger always counts every row",
+        help="freshness covers silver's commits of the H hours before its newest, the quarantine timeline the rows "
+        f"ingested since then (default {WINDOW_HOURS:g}; 0: the whole tables, read in full); the ledger counts all",
     )
     args = parser.parse_args(argv)
     if args.window_hours < 0:

@@ -142,7 +142,7 @@ def _ledger(section: dict[str, Any], figures: _Figures) -> str:
 def _quarantine(section: dict[str, Any], figures: _Figures) -> str:
     if (missing := _unavailable(section)) is not None:
         return missing
-    window = _window_note(section, "rows quarantined")
+    window = _window_note(section, "rows ingested")
     note = f'<p class="na">{html.escape(window)}</p>' if window else ""
     if not section["buckets"]:
         return "<p>no quarantined rows</p>" + note

@@ -30,9 +30,10 @@ class Unavailable(Exception):
 
 @dataclass(frozen=True)
 class Window:
-    """Which silver batches the freshness and quarantine-timeline sections read: those committed in the `hours`
-    before silver's newest commit, so the report's cost follows the window and not the table's history. `since`
-    is None when the window holds the whole table (every commit since version 0 is in it), or when hours is None."""
+    """What the freshness and quarantine-timeline sections read: the silver batches committed in the `hours` before
+    silver's newest commit (`since` onwards), and the quarantined rows ingested from `since` on (the timeline's
+    axis is ingest time), so the report's cost follows the window and not the table's history. `since` is None
+    when the window holds the whole table (every commit since version 0 is in it), or when hours is None."""
 
     hours: float | None
     since: datetime | None
@@ -89,8 +90,10 @@ def history_window(table: DeltaTable, hours: float | None, first_limit: int = 10
     limit = first_limit
     while True:
         entries = table.history(limit)
-        since_ms = entries[0]["timestamp"] - hours * 3_600_000 if entries else 0
-        whole = len(entries) < limit and (not entries or entries[-1]["version"] == 0)
+        if not entries:
+            return [], Window(hours, None)
+        since_ms = entries[0]["timestamp"] - hours * 3_600_000
+        whole = len(entries) < limit and entries[-1]["version"] == 0
         if whole and entries[-1]["timestamp"] >= since_ms:
             return entries, Window(hours, None)
         if len(entries) < limit or entries[-1]["timestamp"] < since_ms:

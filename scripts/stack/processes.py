@@ -186,6 +186,8 @@ def _exits_by(proc: psutil.Process, deadline: float) -> bool:
     only its parent can reap it, so waiting for its pid to disappear would sit out the whole grace period."""
     while True:
         try:
+            if not proc.is_running():  # gone, or its pid already reused by another process
+                return True
             if proc.status() == psutil.STATUS_ZOMBIE:
                 with contextlib.suppress(psutil.Error, ChildProcessError):
                     proc.wait(0)

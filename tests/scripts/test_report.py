@@ -145,7 +145,7 @@ def test_a_window_limits_freshness_and_the_timeline_to_silvers_newest_commits_an
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A second silver batch committed 1.5 s after the first, and a 1 s window: freshness reads the second batch's
-    rows alone and the page says so; the ledger still counts every row of every table."""
+    rows alone, the timeline the one row quarantined now, and the page says so; the ledger counts every row."""
     lake = tmp_path / "lake"
     write_lake(lake)
     time.sleep(1.5)
@@ -162,13 +162,16 @@ def test_a_window_limits_freshness_and_the_timeline_to_silvers_newest_commits_an
         mode="append",
         commit_properties=CommitProperties(custom_metadata={"userMetadata": tag}),
     )
+    recent = {"reason": ["invalid_json"], "ingested_at": pa.array([datetime.now(UTC)], TS)}
+    write_deltalake(str(lake / "silver" / "quarantine"), pa.table(recent), mode="append")
     out = build.write_report(settings_for(lake, monkeypatch), tmp_path / "w.html", window_hours=1 / 3600)
 
     data, _ = read_page(out)
     assert data["freshness"]["rows"] == 2 and data["freshness"]["unmatched_rows"] == 0
     assert data["freshness"]["lags"]["event_to_silver"]["count"] == 2
-    assert data["ledger"]["silver"] == 5 and data["ledger"]["quarantine"] == {"invalid_json": 1, "out_of_range": 1}
-    assert data["quarantine_timeline"]["buckets"] == [], "both quarantined rows were ingested long before"
+    assert data["ledger"]["silver"] == 5 and data["ledger"]["quarantine"] == {"invalid_json": 2, "out_of_range": 1}
+    series = data["quarantine_timeline"]["series"]
+    assert {reason: sum(counts) for reason, counts in series.items()} == {"invalid_json": 1}, "the recent row alone"
     since = data["freshness"]["window"]["since"]
     assert since is not None and data["quarantine_timeline"]["window"]["since"] == since
     assert html.escape(f"silver's batches committed since {since}") in out.read_text(encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -234,15 +235,22 @@ def test_down_stops_our_processes_and_is_repeatable(over_stale_pids):
 
 
 def test_xdist_workers_share_one_stack_and_the_last_to_finish_stops_it(tmp_path, monkeypatch):
-    """tests/shared_stack.py: the first worker finishing must not stop the broker under the other."""
+    """tests/shared_stack.py: the first worker finishing must not stop the broker under the other, and a crashed
+    worker's entry must not keep it running."""
     settings = _isolated_settings(monkeypatch, tmp_path)
     stack = Stack(settings)
+    crashed = subprocess.Popen(["true"])  # a worker that died without its teardown: it must not keep the stack up
+    crashed.wait()
+    (tmp_path / "stack-users.json").write_text(json.dumps({"users": [f"gw2:{crashed.pid}"], "started": []}))
     starter, other = shared_stack(settings, tmp_path, "gw0"), shared_stack(settings, tmp_path, "gw1")
-    assert sorted(starter.__enter__().started) == ["kafka", "postgres"]
-    pids = _pids(stack)
-    assert other.__enter__().started == []
-    starter.__exit__(None, None, None)
-    assert _pids(stack) == pids and port_answers(settings.stack.kafka.port), "the starter stopped it under gw1"
-    other.__exit__(None, None, None)
-    assert not any(item["running"] for item in stack.status().values())
-    assert not port_answers(settings.stack.kafka.port) and not port_answers(settings.stack.postgres.port)
+    try:
+        assert sorted(starter.__enter__().started) == ["kafka", "postgres"]
+        pids = _pids(stack)
+        assert other.__enter__().started == []
+        starter.__exit__(None, None, None)
+        assert _pids(stack) == pids and port_answers(settings.stack.kafka.port), "the starter stopped it under gw1"
+        other.__exit__(None, None, None)
+        assert not any(item["running"] for item in stack.status().values())
+        assert not port_answers(settings.stack.kafka.port) and not port_answers(settings.stack.postgres.port)
+    finally:
+        stack.down()
