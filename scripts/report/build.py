@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -144,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         f"ingested since then (default {WINDOW_HOURS:g}; 0: the whole tables, read in full); the ledger counts all",
     )
     args = parser.parse_args(argv)
-    if args.window_hours < 0:
-        parser.error(f"--window-hours must be 0 (the whole table) or more, not {args.window_hours:g}")
+    if not math.isfinite(args.window_hours) or args.window_hours < 0:
+        parser.error(
+            f"--window-hours must be 0 (the whole table) or a positive number of hours, not {args.window_hours:g}"
+        )
     default_summary = DEMO_DIR / "summary.json"
     summary = args.summary or (default_summary if default_summary.is_file() else None)
     if summary and LAKE_ENV not in os.environ and (lake := demo_lake(summary)):

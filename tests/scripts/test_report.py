@@ -220,3 +220,10 @@ def test_cli_reports_on_the_demo_summary_lake_when_no_lake_is_chosen(
     data, _ = read_page(out)
     assert data["lake"] == str(lake) and data["ledger"]["produced"] == 6
     assert data["stages"]["run_id"] == "new"
+
+
+@pytest.mark.parametrize("hours", ["-1", "nan", "inf"])
+def test_a_window_that_is_not_a_finite_number_of_hours_is_refused_by_name(hours: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        build.main(["--window-hours", hours])
+    assert exit_.value.code == 2 and "--window-hours must be 0" in capsys.readouterr().err
