@@ -24,6 +24,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 # One lock id for every migrator of a database, so two concurrent runs apply each file once.
 _LOCK_ID = 7_262_104_001
+# Catalogs every database of a server shares, where another database's migrator can win a race for a name.
+_SHARED_CATALOGS = frozenset({"pg_authid", "pg_auth_members", "pg_database", "pg_tablespace"})
+_SHARED_CATALOG_ATTEMPTS = 3
 
 _BOOTSTRAP = """
 create schema if not exists pipeline;
@@ -149,26 +152,46 @@ def _holders(conn: connection) -> str:
 
 
 def _apply_one(conn: connection, migration: Migration) -> None:
+    """Apply one file in one transaction; run it again if it lost a race for a cluster-wide name.
+
+    The migration lock is per database, but roles are per cluster: when two databases on one server are migrated
+    at once, both `create role` the same name, the later waits on the earlier's uncommitted row and then fails
+    with unique_violation, not the duplicate_object a migration can tolerate. The file was rolled back whole, so
+    running it again is safe, and the second run sees the committed role.
+    """
+    for attempt in range(1, _SHARED_CATALOG_ATTEMPTS + 1):
+        try:
+            _run_file(conn, migration)
+            return
+        except psycopg2.errors.UniqueViolation as exc:
+            if exc.diag.table_name not in _SHARED_CATALOGS or attempt == _SHARED_CATALOG_ATTEMPTS:
+                raise _failed(migration, exc) from exc
+        except psycopg2.Error as exc:
+            raise _failed(migration, exc) from exc
+
+
+def _run_file(conn: connection, migration: Migration) -> None:
     text = migration.path.read_text(encoding="utf-8")
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute(text)
-            cur.execute(
-                "insert into pipeline.schema_migrations (version, name, checksum) values (%s, %s, %s)",
-                (migration.version, migration.name, migration.checksum),
-            )
-    except psycopg2.Error as exc:
-        detail = (exc.pgerror or str(exc)).strip()
-        if isinstance(exc, psycopg2.errors.LockNotAvailable):
-            detail += (
-                " (another session held a table this file changes for longer than postgres.lock_timeout_s: "
-                "pg_stat_activity shows it; run again when it is done)"
-            )
-        elif isinstance(exc, psycopg2.errors.QueryCanceled):
-            detail += " (a statement ran longer than postgres.statement_timeout_s: raise it for this run)"
-        raise MigrationError(
-            f"{migration.path} failed and was rolled back (the database is as before this file): {detail}"
-        ) from exc
+    with conn, conn.cursor() as cur:
+        cur.execute(text)
+        cur.execute(
+            "insert into pipeline.schema_migrations (version, name, checksum) values (%s, %s, %s)",
+            (migration.version, migration.name, migration.checksum),
+        )
+
+
+def _failed(migration: Migration, exc: psycopg2.Error) -> MigrationError:
+    detail = (exc.pgerror or str(exc)).strip()
+    if isinstance(exc, psycopg2.errors.LockNotAvailable):
+        detail += (
+            " (another session held a table this file changes for longer than postgres.lock_timeout_s: "
+            "pg_stat_activity shows it; run again when it is done)"
+        )
+    elif isinstance(exc, psycopg2.errors.QueryCanceled):
+        detail += " (a statement ran longer than postgres.statement_timeout_s: raise it for this run)"
+    return MigrationError(
+        f"{migration.path} failed and was rolled back (the database is as before this file): {detail}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,3 +176,59 @@ def test_migration_blocked_by_a_reader_fails_and_rolls_back(
         reader.close()
         conn.close()
     assert _recorded(empty_db) == [(1, "table")]
+
+
+def test_migration_that_loses_a_race_for_a_role_runs_again(empty_db: str, tmp_path: Path) -> None:
+    """Roles are per server, the migration lock per database: another database's migrator can create a role first."""
+    role = f"lakehouse_race_{uuid.uuid4().hex[:12]}"
+    (tmp_path / "001_role.sql").write_text(
+        f"do $$ begin create role {role} nologin; exception when duplicate_object then null; end $$;"
+    )
+    other = psycopg2.connect(empty_db)
+    outcome: list[object] = []
+    migrator = threading.Thread(target=lambda: outcome.append(_try_migrate(empty_db, tmp_path)))
+    try:
+        with other.cursor() as cur:
+            cur.execute(f"create role {role} nologin")
+        migrator.start()
+        _wait_until_waiting_on_a_lock(empty_db, "race-migrator")
+        other.commit()
+        migrator.join(timeout=30)
+        assert outcome == [["001_role.sql"]], "a migrator that lost the race must run the file again, not fail"
+        assert _recorded(empty_db) == [(1, "role")]
+    finally:
+        other.rollback()
+        with other.cursor() as cur:
+            cur.execute(f"drop role if exists {role}")
+        other.commit()
+        other.close()
+
+
+def _try_migrate(dsn: str, directory: Path) -> object:
+    conn = psycopg2.connect(dsn, application_name="race-migrator")
+    try:
+        return [m.file_name for m in apply_migrations(conn, directory)]
+    except MigrationError as exc:
+        return exc
+    finally:
+        conn.close()
+
+
+def _wait_until_waiting_on_a_lock(dsn: str, application: str) -> None:
+    """Block until the session named `application` waits for a lock (here: the other's uncommitted role)."""
+    watcher = psycopg2.connect(dsn)
+    watcher.autocommit = True  # pg_stat_activity is read once per transaction
+    deadline = time.monotonic() + 30
+    try:
+        with watcher.cursor() as cur:
+            while time.monotonic() < deadline:
+                cur.execute(
+                    "select count(*) from pg_stat_activity where application_name = %s and wait_event_type = 'Lock'",
+                    (application,),
+                )
+                if cur.fetchone()[0]:
+                    return
+                time.sleep(0.05)
+    finally:
+        watcher.close()
+    raise AssertionError(f"{application} never waited on the uncommitted role")
