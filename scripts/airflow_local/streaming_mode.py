@@ -258,10 +258,15 @@ def last_silver_commit(settings: Settings) -> datetime:
     """When silver's newest commit that added rows was made (its Delta log entry). Not the batch's metrics row:
     that is written after the silver append, so the run the append's asset event started can begin its gold
     task in between, having read every row, and a caught-up check against the metrics would wait for a run
-    that never comes."""
-    for entry in DeltaTable(settings.storage.uri_of(SILVER_EVENTS)).history():
-        if int((entry.get("operationMetrics") or {}).get("numOutputRows", 0)) > 0:
-            return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+    that never comes. The log is read newest first, a page at a time: a long-running silver has a long history."""
+    table = DeltaTable(settings.storage.uri_of(SILVER_EVENTS))
+    for limit in (50, 2000, None):
+        entries = table.history(limit)
+        for entry in entries:
+            if int((entry.get("operationMetrics") or {}).get("numOutputRows", 0)) > 0:
+                return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+        if limit is None or len(entries) < limit:
+            break
     raise StreamingModeError(f"silver ({settings.storage.uri_of(SILVER_EVENTS)}) has no commit with rows")
 
 
