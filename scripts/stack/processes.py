@@ -167,17 +167,22 @@ def stop_processes(stopping: Sequence[tuple[psutil.Process, signal.Signals, floa
     """Ask every process to stop at once, then kill each one that has not exited after its grace period. At once,
     because a KRaft quorum's nodes must leave together: a node left alone has no majority to approve its
     controlled shutdown, and would sit out its whole grace period."""
-    asked: list[tuple[psutil.Process, float]] = []
+    asked: list[tuple[psutil.Process, str, float]] = []
     for proc, stop_signal, grace_s in stopping:
         with contextlib.suppress(psutil.NoSuchProcess):
+            name = proc.name()
             proc.send_signal(stop_signal)
-            asked.append((proc, time.monotonic() + grace_s))
-    for proc, deadline in asked:
+            asked.append((proc, name, time.monotonic() + grace_s))
+    for proc, name, deadline in asked:
         if not _exits_by(proc, deadline):
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
             if not _exits_by(proc, time.monotonic() + 10):
-                raise RuntimeError(f"pid {proc.pid} did not exit 10 s after SIGKILL")
+                raise StackError(
+                    f"pid {proc.pid} ({name}) did not exit 10 s after SIGKILL: a process that ignores SIGKILL is "
+                    f"stuck in the kernel (`ps -o pid,stat,wchan -p {proc.pid}` shows where); its port stays taken "
+                    "until it exits"
+                )
 
 
 def _exits_by(proc: psutil.Process, deadline: float) -> bool:

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
-from scripts.stack.processes import stop_processes
+from scripts.stack import processes
+from scripts.stack.processes import StackError, stop_processes
 
 # A node that, asked to stop, finishes only once its peer has been asked too; it marks a clean exit.
 NODE = """
@@ -75,3 +77,15 @@ def test_a_process_another_live_process_started_counts_as_stopped_once_it_exits(
     finally:
         parent.kill()
         parent.wait(5)
+
+
+def test_a_process_that_outlives_sigkill_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a process stuck in the kernel survives SIGKILL; the error says which one and how to look at it."""
+    sleeper = subprocess.Popen(["sleep", "600"])
+    monkeypatch.setattr(processes, "_exits_by", lambda proc, deadline: False)
+    try:
+        with pytest.raises(StackError, match=rf"pid {sleeper.pid} \(sleep\) did not exit 10 s after SIGKILL.*wchan"):
+            stop_processes([(psutil.Process(sleeper.pid), signal.SIGTERM, 0.0)])
+    finally:
+        sleeper.kill()
+        sleeper.wait(5)
