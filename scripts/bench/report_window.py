@@ -21,16 +21,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 
 from scripts.bench.spark_layers import BENCH_DIR
+from scripts.report.sources import row_count
 from spark.write_tags import write_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 LAKE = BENCH_DIR / "report-lake"
 TS = pa.timestamp("us", tz="UTC")
 APP = "bench-report-window"
+QUARANTINED = 10
 
 
 def _silver_batch(batch: int, rows: int, at: datetime) -> pa.Table:
@@ -68,20 +71,34 @@ def build_lake(rows: int, batches: int, hours_apart: float) -> None:
         if batch % 20 == 0:
             print(f"silver: batch {batch + 1}/{batches}", flush=True)
     _date_commits(silver, [int(t.timestamp() * 1000) for t in times])
-    write_deltalake(str(LAKE / "bronze" / "events"), pa.table({"kafka_offset": pa.array(range(10), pa.int64())}))
-    quarantine = {"reason": ["invalid_json"] * 10, "ingested_at": pa.array(times[-10:], TS)}
+    # The ledger balances, as a real run's does: every bronze row is in silver or quarantine, and each of the last
+    # QUARANTINED batches quarantined one of them.
+    quarantined = [1 if b >= batches - QUARANTINED else 0 for b in range(batches)]
+    bronze = pa.table({"kafka_offset": pa.array(np.arange(per_batch * batches + QUARANTINED), pa.int64())})
+    write_deltalake(str(LAKE / "bronze" / "events"), bronze)
+    quarantine = {"reason": ["invalid_json"] * QUARANTINED, "ingested_at": pa.array(times[-QUARANTINED:], TS)}
     write_deltalake(str(LAKE / "silver" / "quarantine"), pa.table(quarantine))
     metrics = {
         "stream": ["silver"] * batches,
         "app_id": [APP] * batches,
         "batch_id": pa.array(range(batches), pa.int64()),
-        "rows_in": pa.array([per_batch] * batches, pa.int64()),
+        "rows_in": pa.array([per_batch + q for q in quarantined], pa.int64()),
         "inserted": pa.array([per_batch] * batches, pa.int64()),
-        "quarantined": pa.array([0] * batches, pa.int64()),
+        "quarantined": pa.array(quarantined, pa.int64()),
         "duplicates": pa.array([0] * batches, pa.int64()),
         "processed_at": pa.array(times, TS),
     }
     write_deltalake(str(LAKE / "silver" / "metrics"), pa.table(metrics))
+
+
+def _lake_is(rows: int, batches: int) -> bool:
+    """Whether the lake left by an earlier run has this many silver batches and the bronze rows that balance them."""
+    silver, bronze = LAKE / "silver" / "events", LAKE / "bronze" / "events"
+    if not (silver.exists() and bronze.exists()):
+        return False
+    if len(DeltaTable(str(silver)).history()) != batches:
+        return False
+    return row_count(DeltaTable(str(bronze))) == rows // batches * batches + QUARANTINED
 
 
 def timed_report(window_hours: float, out: Path) -> dict[str, float]:
@@ -108,12 +125,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours-apart", type=float, default=1.0)
     parser.add_argument("--rebuild", action="store_true")
     args = parser.parse_args(argv)
-    table = LAKE / "silver" / "events"
-    if args.rebuild or not table.exists() or len(DeltaTable(str(table)).history()) != args.batches:
+    if args.rebuild or not _lake_is(args.rows, args.batches):
         subprocess.run(["rm", "-rf", str(LAKE)], check=True)
         build_lake(args.rows, args.batches, args.hours_apart)
     windowed = timed_report(24, BENCH_DIR / "report-window.html")
     whole = timed_report(0, BENCH_DIR / "report-whole.html")
+    for page in ("report-window.html", "report-whole.html"):
+        if ">MISMATCH<" in (BENCH_DIR / page).read_text(encoding="utf-8"):
+            print(
+                f"error: {BENCH_DIR / page} shows a ledger MISMATCH: the bench lake does not balance", file=sys.stderr
+            )
+            return 1
     result = {
         "silver_rows": args.rows,
         "batches": args.batches,
