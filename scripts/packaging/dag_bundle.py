@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / ".local" / "dist" / "dags"
 RUNNER_PROVIDERS = {
     "local": [],
+    "standalone": [],
     "databricks": ["apache-airflow-providers-databricks"],
     "synapse": ["apache-airflow-providers-microsoft-azure"],
     "dataproc": ["apache-airflow-providers-google"],
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         out = build(args.config, args.out)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     print(f"DAG bundle for {args.config} in {out}; install {out / 'requirements.txt'} in the Airflow env")
     return 0
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 
 import pytest
 import yaml
 from dag_probe import DAGBAG_REPORT, parse_marked
 
-from scripts.packaging.dag_bundle import build
+from config.settings import RunnerSettings
+from scripts.packaging.dag_bundle import RUNNER_PROVIDERS, build
 from tests.dags.dag_configs import REPO, run_python
 
-CONFIGS = ["local.yml", "azure.example.yml", "gcp.example.yml"]
+CONFIGS = ["local.yml", "local-cluster.yml", "azure.example.yml", "gcp.example.yml"]
 
 
 @pytest.mark.parametrize("config", CONFIGS)
@@ -103,3 +105,8 @@ def test_no_live_secret_reaches_the_bundle_whatever_the_environment_holds(
     for path in files:
         assert secret.encode() not in path.read_bytes(), path
         assert path.stat().st_mode & 0o002 == 0, f"{path} is world-writable"
+
+
+def test_every_runner_the_config_accepts_has_its_providers_listed() -> None:
+    kinds = typing.get_args(typing.get_type_hints(RunnerSettings)["kind"])
+    assert set(RUNNER_PROVIDERS) == set(kinds)
