@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,3 +48,25 @@ def test_every_module_the_makefile_runs_is_a_command():
     run = set(re.findall(r"-m ((?:kafka|postgres|spark|scripts)\.[\w.]+)", makefile))
     assert "scripts.stack.services" in run
     assert run - set(_commands()) == set()
+
+
+CONFIGURED_COMMANDS = [
+    ("scripts.airflow_local.run_dag", []),
+    ("scripts.packaging.dag_bundle", []),
+    ("scripts.packaging.class_archive", []),
+    ("scripts.stack.services", ["status"]),
+    ("scripts.demo", []),
+    ("scripts.report.build", []),
+    ("postgres.migrate", []),
+    ("postgres.load", []),
+]
+
+
+@pytest.mark.parametrize(("module", "args"), CONFIGURED_COMMANDS, ids=[m for m, _ in CONFIGURED_COMMANDS])
+def test_a_missing_config_file_is_an_error_naming_it_with_exit_2(
+    module: str, args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.yml"
+    assert importlib.import_module(module).main(["--config", str(missing), *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(missing) in err and "Traceback" not in err

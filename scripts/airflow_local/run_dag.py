@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         env = airflow_env(args.config, home)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     runner = load_settings(args.config).airflow.runner
     archive = ROOT / runner.artifacts.archive_uri
     if runner.kind in ("local", "standalone") and not archive.is_file():

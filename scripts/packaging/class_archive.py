@@ -17,7 +17,7 @@ from pathlib import Path
 
 from config.catalog import BRONZE_EVENTS
 from config.local_spark import ARCHIVE_PREFIX, archive_path, local_jars
-from config.settings import Settings, load_settings
+from config.settings import ConfigError, Settings, load_settings
 
 TRAINING_EVENTS = 2_000
 
@@ -74,7 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m scripts.packaging.class_archive", description=__doc__.splitlines()[2]
     )
     parser.add_argument("--config", help="config file (default: $LAKEHOUSE_CONFIG or config/local.yml)")
-    settings = load_settings(parser.parse_args(argv).config)
+    try:
+        settings = load_settings(parser.parse_args(argv).config)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     target = archive_path(settings.spark.jars_dir, local_jars(settings))
     if target is None or target.is_file():
         return 0

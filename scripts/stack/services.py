@@ -240,7 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{name:<15} stopped   pid {pid}" if pid else f"{name:<15} not running")
             return 0
         return 0 if _print_status(stack) else 1
-    except (StackError, ConfigError) as exc:
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 
