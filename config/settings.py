@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 
@@ -518,9 +520,25 @@ def _coerce(tp: Any, value: Any, key: str, source: str) -> Any:
     raise ConfigError(f"{source}: key '{key}' has an unsupported type {tp}")
 
 
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file a command uses: the argument, else $LAKEHOUSE_CONFIG, else config/local.yml."""
+    return Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+
+
+def run_main(main: Callable[[], int | None]) -> NoReturn:
+    """A command's entry point: a config error, which names the key and the file, is printed alone as
+    `error: ...` with exit code 2, as every command does; any other failure keeps its traceback, where its cause is."""
+    try:
+        code = main()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(code or 0)
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Load and validate a config file: the argument, else $LAKEHOUSE_CONFIG, else config/local.yml."""
-    chosen = Path(path or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG)
+    chosen = config_path(path)
     if not chosen.is_file():
         raise ConfigError(f"config file {chosen} does not exist (set --config or {CONFIG_ENV_VAR})")
     source = str(chosen)

@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(args.config)
         shown_dsn = redacted_dsn(settings)
     except ConfigError as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     forget_earlier_runs(settings, keep=run_id)

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from config.settings import CONFIG_ENV_VAR, ConfigError, load_settings
+from config.settings import CONFIG_ENV_VAR, ConfigError, config_path, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRFLOW_HOME = ROOT / ".local" / "airflow"
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.airflow_local.run_dag", description=__doc__.splitlines()[3]
     )
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "local.yml")
+    parser.add_argument("--config", type=Path, help="config file (default: $LAKEHOUSE_CONFIG or config/local.yml)")
     parser.add_argument("--dag", default="lakehouse_pipeline", help="DAG id (default lakehouse_pipeline)")
     parser.add_argument(
         "--date", help="logical date or time, ISO-8601 (default now, so the run's start and duration are real)"
@@ -137,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     home = args.airflow_home.resolve()
+    config = config_path(args.config)
     try:
-        env = airflow_env(args.config, home)
+        env = airflow_env(config, home)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    runner = load_settings(args.config).airflow.runner
+    runner = load_settings(config).airflow.runner
     archive = ROOT / runner.artifacts.archive_uri
     if runner.kind in ("local", "standalone") and not archive.is_file():
         print(

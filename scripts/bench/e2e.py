@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from config.catalog import BRONZE_EVENTS
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
@@ -129,4 +129,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from config.catalog import BRONZE_EVENTS, SILVER_EVENTS, Table
-from config.settings import DEFAULT_CONFIG, Settings, load_settings
+from config.settings import DEFAULT_CONFIG, Settings, load_settings, run_main
 from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import produce_events
@@ -211,4 +211,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

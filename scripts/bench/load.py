@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -27,7 +26,7 @@ from deltalake import DeltaTable, write_deltalake
 from psycopg2 import sql
 from psycopg2.extensions import make_dsn
 
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from postgres.connection import check_dsn, connect_params, dsn_origin
 from postgres.copy_arrow import csv_batches
 from postgres.mart_publish import load_table
@@ -148,4 +147,4 @@ def _run(rows: int, dsn: str, work: Path, settings: Settings) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

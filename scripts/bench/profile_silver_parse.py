@@ -11,14 +11,13 @@ docs/benchmarks.md, bench-spark.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from config.settings import load_settings
+from config.settings import load_settings, run_main
 from scripts.bench.spark_layers import LAKE_DIR
 from spark.contract_schema import event_struct
 from spark.session import build_session
@@ -75,4 +74,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

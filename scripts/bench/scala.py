@@ -16,7 +16,7 @@ from pathlib import Path
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from kafka.events import NO_ANOMALIES
 from scripts.bench.generated_silver import build_silver
 from scripts.bench.scala_job import build_jar, submit
@@ -104,4 +104,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_main(main)

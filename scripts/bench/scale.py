@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from pyspark.sql import functions as F
 
 from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
 from config.reconciliation import WHOLE_SILVER
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from kafka.admin import delete_topics
 from kafka.produce import NO_ANOMALIES
 from scripts.bench.generated_silver import write_bronze
@@ -190,4 +189,4 @@ def balanced(lake: Settings, manifest: dict, history: int) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

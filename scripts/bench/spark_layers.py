@@ -15,7 +15,6 @@ import dataclasses
 import json
 import os
 import shutil
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from config.catalog import BRONZE_EVENTS
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from kafka import events
 from kafka.admin import delete_topics
 from kafka.produce import ProduceRun, produce_events
@@ -202,4 +201,4 @@ def _verdict(meets: bool | None) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from config.settings import ConfigError, load_settings
+from config.settings import ConfigError, config_path, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / ".local" / "dist" / "dags"
@@ -69,15 +69,16 @@ def build(config: Path, out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.packaging.dag_bundle", description=__doc__.splitlines()[2])
-    parser.add_argument("--config", type=Path, default=ROOT / "config" / "local.yml", help="the YAML to deploy")
+    parser.add_argument("--config", type=Path, help="the YAML to deploy (default: $LAKEHOUSE_CONFIG, else local.yml)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
     args = parser.parse_args(argv)
+    config = config_path(args.config)
     try:
-        out = build(args.config, args.out)
+        out = build(config, args.out)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"DAG bundle for {args.config} in {out}; install {out / 'requirements.txt'} in the Airflow env")
+    print(f"DAG bundle for {config} in {out}; install {out / 'requirements.txt'} in the Airflow env")
     return 0
 
 

@@ -16,10 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from config.catalog import BRONZE_EVENTS
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from kafka.client_config import DEFAULT_SASL_USERNAME
 from spark.bronze import bronze_records
-from spark.jobs.common import run_main, run_until_done, stream_arguments, with_trigger
+from spark.jobs.common import run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.stream_metrics import observed_event_time
 

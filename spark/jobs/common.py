@@ -6,29 +6,16 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable
 from types import FrameType
-from typing import NoReturn
 
 from pyspark.sql.streaming import DataStreamWriter, StreamingQuery
 
-from config.settings import ConfigError, Settings
+from config.settings import Settings
 from spark.stream_metrics import ProgressRecorder
 
 TRIGGERS = ("available-now", "continuous")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_S = 0.5
-
-
-def run_main(main: Callable[[], int | None]) -> NoReturn:
-    """A job's entry point: a config error, which names the key and the file, is printed alone as `error: ...`
-    with exit code 2, as the other commands do; any other failure keeps its traceback, where its cause is."""
-    try:
-        code = main()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(code or 0)
 
 
 def stream_arguments(doc: str, argv: list[str] | None) -> argparse.Namespace:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from config.settings import load_settings
+from config.settings import load_settings, run_main
 from spark.gold_refresh import SKIPPABLE, GoldPaths, refresh_gold
-from spark.jobs.common import run_main
 from spark.session import build_session
 
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from config.settings import load_settings
-from spark.jobs.common import run_main
+from config.settings import load_settings, run_main
 from spark.maintenance import DEFAULT_RETENTION_HOURS, check_retention, maintain
 from spark.session import build_session
 

@@ -11,9 +11,8 @@ import argparse
 
 from delta.tables import DeltaTable
 
-from config.settings import load_settings
+from config.settings import load_settings, run_main
 from kafka.contract import REASON_CODES
-from spark.jobs.common import run_main
 from spark.redrive import redrive_quarantine
 from spark.session import build_session
 

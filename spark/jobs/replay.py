@@ -11,8 +11,7 @@ from __future__ import annotations
 import argparse
 
 from config.catalog import BRONZE_EVENTS
-from config.settings import StorageSettings, load_settings
-from spark.jobs.common import run_main
+from config.settings import StorageSettings, load_settings, run_main
 from spark.replay import ReplayTarget, archive_stamp, replay_silver
 from spark.session import build_session
 

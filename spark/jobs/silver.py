@@ -13,9 +13,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from config.catalog import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, SILVER_METRICS
-from config.settings import Settings, load_settings
+from config.settings import Settings, load_settings, run_main
 from spark.idempotent_writes import stream_app_id
-from spark.jobs.common import run_main, run_until_done, stream_arguments, with_trigger
+from spark.jobs.common import run_until_done, stream_arguments, with_trigger
 from spark.session import build_session
 from spark.silver_batch import SilverBatchWriter
 from spark.silver_tables import ensure_silver_tables
