@@ -24,9 +24,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _FILE_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 # One lock id for every migrator of a database, so two concurrent runs apply each file once.
 _LOCK_ID = 7_262_104_001
-# Catalogs every database of a server shares, where another database's migrator can win a race for a name.
-_SHARED_CATALOGS = frozenset({"pg_authid", "pg_auth_members", "pg_database", "pg_tablespace"})
-_SHARED_CATALOG_ATTEMPTS = 3
+# A unique violation in a system catalog is a lost race for a name (within one database the lock rules it out).
+_CATALOG_RACE_ATTEMPTS = 3
 
 _BOOTSTRAP = """
 create schema if not exists pipeline;
@@ -159,12 +158,12 @@ def _apply_one(conn: connection, migration: Migration) -> None:
     with unique_violation, not the duplicate_object a migration can tolerate. The file was rolled back whole, so
     running it again is safe, and the second run sees the committed role.
     """
-    for attempt in range(1, _SHARED_CATALOG_ATTEMPTS + 1):
+    for attempt in range(1, _CATALOG_RACE_ATTEMPTS + 1):
         try:
             _run_file(conn, migration)
             return
         except psycopg2.errors.UniqueViolation as exc:
-            if exc.diag.table_name not in _SHARED_CATALOGS or attempt == _SHARED_CATALOG_ATTEMPTS:
+            if exc.diag.schema_name != "pg_catalog" or attempt == _CATALOG_RACE_ATTEMPTS:
                 raise _failed(migration, exc) from exc
         except psycopg2.Error as exc:
             raise _failed(migration, exc) from exc
