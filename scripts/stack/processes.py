@@ -173,16 +173,18 @@ def stop_processes(stopping: Sequence[tuple[psutil.Process, signal.Signals, floa
             name = proc.name()
             proc.send_signal(stop_signal)
             asked.append((proc, name, time.monotonic() + grace_s))
+    stuck = []
     for proc, name, deadline in asked:
         if not _exits_by(proc, deadline):
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
             if not _exits_by(proc, time.monotonic() + 10):
-                raise StackError(
-                    f"pid {proc.pid} ({name}) did not exit 10 s after SIGKILL: a process that ignores SIGKILL is "
-                    f"stuck in the kernel (`ps -o pid,stat,wchan -p {proc.pid}` shows where); its port stays taken "
-                    "until it exits"
-                )
+                stuck.append(f"pid {proc.pid} ({name})")
+    if stuck:
+        raise StackError(
+            f"{', '.join(stuck)} did not exit 10 s after SIGKILL: a process that ignores SIGKILL is stuck in the "
+            "kernel (`ps -o pid,stat,wchan -p PID` shows where); its port stays taken until it exits"
+        )
 
 
 def _exits_by(proc: psutil.Process, deadline: float) -> bool:

@@ -79,13 +79,29 @@ def test_a_process_another_live_process_started_counts_as_stopped_once_it_exits(
         parent.wait(5)
 
 
-def test_a_process_that_outlives_sigkill_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only a process stuck in the kernel survives SIGKILL; the error says which one and how to look at it."""
-    sleeper = subprocess.Popen(["sleep", "600"])
-    monkeypatch.setattr(processes, "_exits_by", lambda proc, deadline: False)
+def test_a_process_that_outlives_sigkill_is_named_after_the_others_are_killed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a process stuck in the kernel survives SIGKILL; the error names it and how to look at it, and the
+    processes after it in the list are still killed."""
+    stuck = subprocess.Popen(["sleep", "600"])
+    stubborn = subprocess.Popen([sys.executable, "-c", IGNORES_SIGTERM], stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
+    real_exits_by = processes._exits_by
+    monkeypatch.setattr(
+        processes, "_exits_by", lambda proc, deadline: proc.pid != stuck.pid and real_exits_by(proc, deadline)
+    )
     try:
-        with pytest.raises(StackError, match=rf"pid {sleeper.pid} \(sleep\) did not exit 10 s after SIGKILL.*wchan"):
-            stop_processes([(psutil.Process(sleeper.pid), signal.SIGTERM, 0.0)])
+        with pytest.raises(StackError, match=rf"pid {stuck.pid} \(sleep\) did not exit 10 s after SIGKILL.*wchan"):
+            stop_processes([(psutil.Process(p.pid), signal.SIGTERM, 0.5) for p in (stuck, stubborn)])
+        assert not psutil.pid_exists(stubborn.pid), "the process after the stuck one was not killed (and reaped)"
     finally:
-        sleeper.kill()
-        sleeper.wait(5)
+        for proc in (stuck, stubborn):
+            proc.kill()
+            proc.wait(5)
+
+
+IGNORES_SIGTERM = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("ready", flush=True)
+time.sleep(600)
+"""
