@@ -2,9 +2,9 @@
 
 What `make report` costs on a long-lived silver. Writes a lake whose silver holds --rows rows in --batches tagged
 micro-batch appends, the newest committed now and each earlier one --hours-apart hours before it (the commit times
-in the Delta log are set so: delta-rs cannot date a commit), plus small bronze, quarantine and metrics tables; then
-builds the report twice in a child process, with the default 24 h window and with --window-hours 0 (the whole
-table, as every report did before the window), and prints each one's seconds and peak memory. Writes
+in the Delta log are set so: delta-rs cannot date a commit), plus bronze, quarantine and metrics tables that
+balance it; then builds the report twice in a child process, with the default 24 h window and with --window-hours 0
+(the whole table, as every report did before the window), and prints each one's seconds and peak memory. Writes
 .local/bench/report_window.json. The lake stays under .local/bench/report-lake and is reused (--rebuild).
 """
 
@@ -59,11 +59,12 @@ def _date_commits(table_uri: str, times_ms: list[int]) -> None:
         path.write_text(re.sub(r'("commitInfo":\{"timestamp":)\d+', rf"\g<1>{ms}", text, count=1), encoding="utf-8")
 
 
-def build_lake(rows: int, batches: int, hours_apart: float) -> None:
+def build_lake(rows: int, batches: int, hours_apart: float, lake: Path = LAKE) -> None:
     per_batch = rows // batches
+    flagged = min(QUARANTINED, batches)
     newest = datetime.now(UTC)
     times = [newest - timedelta(hours=hours_apart * (batches - 1 - b)) for b in range(batches)]
-    silver = str(LAKE / "silver" / "events")
+    silver = str(lake / "silver" / "events")
     for batch, at in enumerate(times):
         tag = write_tag(APP, batch, read_version=batch - 1)
         props = CommitProperties(custom_metadata={"userMetadata": tag})
@@ -72,12 +73,12 @@ def build_lake(rows: int, batches: int, hours_apart: float) -> None:
             print(f"silver: batch {batch + 1}/{batches}", flush=True)
     _date_commits(silver, [int(t.timestamp() * 1000) for t in times])
     # The ledger balances, as a real run's does: every bronze row is in silver or quarantine, and each of the last
-    # QUARANTINED batches quarantined one of them.
-    quarantined = [1 if b >= batches - QUARANTINED else 0 for b in range(batches)]
-    bronze = pa.table({"kafka_offset": pa.array(np.arange(per_batch * batches + QUARANTINED), pa.int64())})
-    write_deltalake(str(LAKE / "bronze" / "events"), bronze)
-    quarantine = {"reason": ["invalid_json"] * QUARANTINED, "ingested_at": pa.array(times[-QUARANTINED:], TS)}
-    write_deltalake(str(LAKE / "silver" / "quarantine"), pa.table(quarantine))
+    # `flagged` batches quarantined one of them.
+    quarantined = [1 if b >= batches - flagged else 0 for b in range(batches)]
+    bronze = pa.table({"kafka_offset": pa.array(np.arange(per_batch * batches + flagged), pa.int64())})
+    write_deltalake(str(lake / "bronze" / "events"), bronze)
+    quarantine = {"reason": ["invalid_json"] * flagged, "ingested_at": pa.array(times[-flagged:], TS)}
+    write_deltalake(str(lake / "silver" / "quarantine"), pa.table(quarantine))
     metrics = {
         "stream": ["silver"] * batches,
         "app_id": [APP] * batches,
@@ -88,7 +89,7 @@ def build_lake(rows: int, batches: int, hours_apart: float) -> None:
         "duplicates": pa.array([0] * batches, pa.int64()),
         "processed_at": pa.array(times, TS),
     }
-    write_deltalake(str(LAKE / "silver" / "metrics"), pa.table(metrics))
+    write_deltalake(str(lake / "silver" / "metrics"), pa.table(metrics))
 
 
 def _lake_is(rows: int, batches: int) -> bool:
@@ -98,7 +99,7 @@ def _lake_is(rows: int, batches: int) -> bool:
         return False
     if len(DeltaTable(str(silver)).history()) != batches:
         return False
-    return row_count(DeltaTable(str(bronze))) == rows // batches * batches + QUARANTINED
+    return row_count(DeltaTable(str(bronze))) == rows // batches * batches + min(QUARANTINED, batches)
 
 
 def timed_report(window_hours: float, out: Path) -> dict[str, float]:
